@@ -14,6 +14,7 @@ pub mod ffi;
 pub mod file;
 pub mod handle;
 pub mod image;
+pub mod read_mostly_lock;
 pub mod tuple;
 
 pub use error::{HalconError, Herror, Result};

@@ -15,7 +15,7 @@ mod key;
 mod nesting;
 
 use indexmap::IndexMap;
-use parking_lot::RwLock;
+use crate::read_mostly_lock::ReadMostlyLock;
 
 pub use copy::{CopyOptions, UnserializablePolicy, copy_dict};
 pub use key::{DictKey, KeyRef};
@@ -57,7 +57,7 @@ impl DictValue {
 /// A dictionary.
 #[derive(Default)]
 pub struct Dict {
-    entries: RwLock<IndexMap<DictKey, DictValue>>,
+    entries: ReadMostlyLock<IndexMap<DictKey, DictValue>>,
 }
 
 impl HandleObject for Dict {
@@ -76,7 +76,7 @@ impl Dict {
 
     /// A dict holding `entries` in order (later duplicates replace earlier ones).
     pub fn from_entries(entries: impl IntoIterator<Item = (DictKey, DictValue)>) -> Dict {
-        Dict { entries: RwLock::new(entries.into_iter().collect()) }
+        Dict { entries: ReadMostlyLock::new(entries.into_iter().collect()) }
     }
 
     /// A shallow copy of the entries, in order: tuples are copied, handles shared.
