@@ -3,7 +3,7 @@
 //! and under valgrind's memcheck. Every variant must exit 0 with no memory error or leak.
 //!
 //! Environment:
-//! - `DLOPT_REQUIRE_VALGRIND=1` (set by CI): a missing valgrind fails instead of skipping.
+//! - `DLOPT_CI=1` (set by `.ci/run`): a missing valgrind fails instead of skipping.
 //! - `CC`: the C compiler (default `cc`); `CXX`: the C++ compiler (default `c++`).
 
 use std::path::{Path, PathBuf};
@@ -68,8 +68,8 @@ fn build(name: &str, variant: Variant) -> PathBuf {
 
 fn valgrind_available() -> bool {
     let found = Command::new("valgrind").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !found && std::env::var_os("DLOPT_REQUIRE_VALGRIND").is_some() {
-        panic!("valgrind is required (DLOPT_REQUIRE_VALGRIND is set) but not installed");
+    if !found && std::env::var_os("DLOPT_CI").is_some() {
+        panic!("valgrind is required (DLOPT_CI is set) but not installed");
     }
     found
 }
