@@ -129,7 +129,8 @@ fn every_c_program_is_registered() {
         .expect("c_tests/")
         .filter_map(|entry| {
             let path = entry.ok()?.path();
-            (path.extension()? == "c").then(|| path.file_stem()?.to_string_lossy().into_owned())
+            let stem = path.file_stem()?.to_string_lossy().into_owned();
+            (path.extension()? == "c").then_some(stem)
         })
         .collect();
     found.sort();
