@@ -13,6 +13,9 @@
  *    and receive new storage that the caller releases with destroy_tuple().
  *  - Outputs are written only on success.
  *  - All operators are reentrant and may be called from any thread.
+ *  - The caller guarantees what C cannot check: pointers are NULL or valid, every Htuple
+ *    was initialized (HTUPLE_INITIALIZER, an operator, create_tuple*) and not destroyed,
+ *    strings are NUL-terminated UTF-8. NULLs and invalid handles are reported as errors.
  */
 
 #ifndef DLOPT_H

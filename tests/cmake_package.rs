@@ -62,8 +62,10 @@ fn find_package_builds_and_runs_the_quickstart() {
     let work = scratch.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
     for program in ["quickstart", "quickstart_static"] {
-        let output =
-            run(Command::new(example_build.join(program)).current_dir(&work), &format!("running {program}"));
+        let output = run(
+            Command::new(example_build.join(program)).current_dir(&work),
+            &format!("running {program}"),
+        );
         assert!(output.contains("quickstart: ok"), "{program} printed:\n{output}");
     }
 }

@@ -14,8 +14,8 @@ pub mod files;
 mod key;
 mod nesting;
 
-use indexmap::IndexMap;
 use crate::read_mostly_lock::ReadMostlyLock;
+use indexmap::IndexMap;
 
 pub use copy::{CopyOptions, UnserializablePolicy, copy_dict};
 pub use key::{DictKey, KeyRef};

@@ -3,6 +3,15 @@
 //! Every exported function goes through [`boundary::operator`]: panics are caught, every
 //! pointer is checked (a NULL names the parameter), errors become HALCON numbers and the
 //! calling thread's last error. Outputs are written only on success.
+//!
+//! # Safety (every exported function)
+//!
+//! The C caller guarantees what C cannot check: every pointer argument is NULL or valid for
+//! the access its documentation describes; every `Htuple` argument was initialized
+//! (`HTUPLE_INITIALIZER`, an operator, `create_tuple*`) and not destroyed; strings are
+//! NUL-terminated; pixel pointers cover width x height pixels. NULL pointers, NULL tuple
+//! storage and invalid handle numbers are detected and reported as errors.
+#![allow(clippy::missing_safety_doc)] // the contract above holds for every function
 
 pub mod boundary;
 pub mod dict_ops;

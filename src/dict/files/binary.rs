@@ -299,7 +299,10 @@ impl<'a> Reader<'a> {
                 0 => DictKey::Integer(self.u64()? as i64),
                 1 => DictKey::String(self.string()?.into()),
                 tag => {
-                    return Err(corrupt(format!("unknown key tag {tag} at offset {}", self.at - 1)));
+                    return Err(corrupt(format!(
+                        "unknown key tag {tag} at offset {}",
+                        self.at - 1
+                    )));
                 }
             };
             let value = match self.u8()? {
