@@ -2072,3 +2072,43 @@ Herror destroy_tuple(struct Htuple tuple);
 
 /** An Htuple that holds no storage (as HALCON/C's HTUPLE_INITIALIZER). */
 #define HTUPLE_INITIALIZER { NULL }
+
+/*
+ * HALCON/C tuple-mode names (T_<operator>) for every operator, so tuple-mode code compiles
+ * unchanged. Define DLOPT_NO_T_ALIASES before including this header to leave them out.
+ * (tests/header.rs checks that every operator has its alias.)
+ */
+#ifndef DLOPT_NO_T_ALIASES
+#define T_create_dict create_dict
+#define T_set_dict_tuple set_dict_tuple
+#define T_get_dict_tuple get_dict_tuple
+#define T_set_dict_tuple_at set_dict_tuple_at
+#define T_set_dict_object set_dict_object
+#define T_get_dict_object get_dict_object
+#define T_remove_dict_key remove_dict_key
+#define T_get_dict_param get_dict_param
+#define T_copy_dict copy_dict
+#define T_read_dict read_dict
+#define T_write_dict write_dict
+#define T_dict_to_json dict_to_json
+#define T_json_to_dict json_to_dict
+#define T_get_error_text get_error_text
+#define T_get_extended_error_info get_extended_error_info
+#define T_clear_handle clear_handle
+#define T_tuple_is_handle tuple_is_handle
+#define T_tuple_is_handle_elem tuple_is_handle_elem
+#define T_tuple_is_valid_handle tuple_is_valid_handle
+#define T_tuple_sem_type tuple_sem_type
+#define T_tuple_sem_type_elem tuple_sem_type_elem
+#define T_gen_image1 gen_image1
+#define T_gen_image3 gen_image3
+#define T_gen_image_const gen_image_const
+#define T_gen_image1_extern gen_image1_extern
+#define T_gen_image3_extern gen_image3_extern
+#define T_get_image_pointer1 get_image_pointer1
+#define T_get_image_pointer3 get_image_pointer3
+#define T_get_image_size get_image_size
+#define T_count_channels count_channels
+#define T_get_image_type get_image_type
+#define T_clear_obj clear_obj
+#endif

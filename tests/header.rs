@@ -25,3 +25,42 @@ fn header_is_current() {
         "include/dlopt.h is stale: regenerate it with `DLOPT_BLESS_HEADER=1 cargo test --test header` and commit it"
     );
 }
+
+/// Functions of the tuple API and dlopt's C helpers have no `T_` form in HALCON/C.
+const NOT_OPERATORS: &[&str] = &[
+    "create_tuple",
+    "create_tuple_i",
+    "create_tuple_d",
+    "create_tuple_s",
+    "create_tuple_h",
+    "set_i",
+    "set_d",
+    "set_s",
+    "set_h",
+    "get_i",
+    "get_d",
+    "get_s",
+    "get_h",
+    "get_type",
+    "length_tuple",
+    "copy_tuple",
+    "resize_tuple",
+    "destroy_tuple",
+];
+
+#[test]
+fn every_operator_has_its_halcon_tuple_mode_alias() {
+    let header =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/dlopt.h"))
+            .expect("include/dlopt.h");
+    let operators: Vec<&str> = header
+        .lines()
+        .filter_map(|line| line.strip_prefix("Herror ")?.split('(').next())
+        .filter(|name| !NOT_OPERATORS.contains(name))
+        .collect();
+    assert!(operators.len() > 30, "found only {} operators", operators.len());
+    for operator in operators {
+        let alias = format!("#define T_{operator} {operator}\n");
+        assert!(header.contains(&alias), "missing `{}` in cbindgen.toml's trailer", alias.trim());
+    }
+}
