@@ -1951,8 +1951,9 @@ Herror get_image_type(Hobject image, struct Htuple *pixel_type);
 /**
  * Releases the caller's reference to `Objects` (received from `gen_image1`,
  * `get_dict_object`, ...). The image is destroyed when no dict refers to it either.
- * Releasing a reference the caller does not own (twice, or never received) is
- * `H_ERR_WHDL` (2450); a cleared object is 2454; 0 is accepted and ignored.
+ * Releasing a reference the caller does not own (twice, or never received) is an error:
+ * `H_ERR_WHDL` (2450) while the object still lives (held by a dict), 2454 once it is gone
+ * (destroyed, or cleared by `clear_handle`). 0 is accepted and ignored.
  */
 Herror clear_obj(Hobject objects);
 

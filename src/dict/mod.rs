@@ -65,7 +65,7 @@ impl HandleObject for Dict {
 }
 
 fn missing_key(key: KeyRef<'_>) -> HalconError {
-    HalconError::new(H_ERR_DICT_KEY, format!("key {key} does not exist in the dict"))
+    HalconError::new(H_ERR_DICT_KEY, format!("Key {key} does not exist in the dict"))
 }
 
 impl Dict {

@@ -143,11 +143,12 @@ fn get_with<T>(
     tuple: Htuple,
     index: Hlong,
     value: *mut T,
+    value_name: &'static str,
     expected: &str,
     read: impl FnOnce(&Element) -> Option<T>,
 ) -> Result<()> {
     let data = unsafe { tuple_data(tuple, 1, "Tuple") }?;
-    let out = unsafe { output(value, 3, "value") }?;
+    let out = unsafe { output(value, 3, value_name) }?;
     let element = data.tuple.element(index)?;
     let read = read(element).ok_or_else(|| {
         HalconError::new(
@@ -164,7 +165,7 @@ fn get_with<T>(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn get_i(tuple: Htuple, index: Hlong, value: *mut Hlong) -> Herror {
     operator("get_i", || {
-        get_with(tuple, index, value, "an integer", |element| match element {
+        get_with(tuple, index, value, "value", "an integer", |element| match element {
             Element::Integer(value) => Some(*value),
             _ => None,
         })
@@ -175,7 +176,7 @@ pub unsafe extern "C" fn get_i(tuple: Htuple, index: Hlong, value: *mut Hlong) -
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn get_d(tuple: Htuple, index: Hlong, value: *mut f64) -> Herror {
     operator("get_d", || {
-        get_with(tuple, index, value, "a real", |element| match element {
+        get_with(tuple, index, value, "value", "a real", |element| match element {
             Element::Real(value) => Some(*value),
             Element::Integer(value) => Some(*value as f64),
             _ => None,
@@ -188,7 +189,7 @@ pub unsafe extern "C" fn get_d(tuple: Htuple, index: Hlong, value: *mut f64) -> 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn get_s(tuple: Htuple, index: Hlong, value: *mut *const c_char) -> Herror {
     operator("get_s", || {
-        get_with(tuple, index, value, "a string", |element| match element {
+        get_with(tuple, index, value, "value", "a string", |element| match element {
             Element::String(text) => Some(text.as_c_str().as_ptr()),
             _ => None,
         })
@@ -200,7 +201,7 @@ pub unsafe extern "C" fn get_s(tuple: Htuple, index: Hlong, value: *mut *const c
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn get_h(tuple: Htuple, index: Hlong, value: *mut Hhandle) -> Herror {
     operator("get_h", || {
-        get_with(tuple, index, value, "a handle", |element| match element {
+        get_with(tuple, index, value, "value", "a handle", |element| match element {
             Element::Handle(handle) => Some(handle.number()),
             _ => None,
         })
@@ -212,7 +213,9 @@ pub unsafe extern "C" fn get_h(tuple: Htuple, index: Hlong, value: *mut Hhandle)
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn get_type(tuple: Htuple, index: Hlong, element_type: *mut c_int) -> Herror {
     operator("get_type", || {
-        get_with(tuple, index, element_type, "", |element| Some(element.type_code()))
+        get_with(tuple, index, element_type, "element_type", "", |element| {
+            Some(element.type_code())
+        })
     })
 }
 
@@ -233,7 +236,7 @@ pub unsafe extern "C" fn length_tuple(tuple: Htuple, length: *mut Hlong) -> Herr
 pub unsafe extern "C" fn copy_tuple(input: Htuple, output_tuple: *mut Htuple) -> Herror {
     operator("copy_tuple", || {
         let data = unsafe { tuple_data(input, 1, "Tuple") }?;
-        let out = unsafe { output(output_tuple, 2, "Copy") }?;
+        let out = unsafe { output(output_tuple, 2, "output_tuple") }?;
         let copy = data.tuple.clone();
         write_tuple(out, copy);
         Ok(())

@@ -8,7 +8,9 @@ use std::fmt;
 
 pub use string::TupleString;
 
-use crate::error::{H_ERR_CTPL_WIDX, H_ERR_HANDLE_NULL, HalconError, Herror, Result};
+use crate::error::{
+    H_ERR_CTPL_WIDX, H_ERR_HANDLE_CLEARED, H_ERR_HANDLE_NULL, HalconError, Herror, Result,
+};
 use crate::handle::{HandleKind, HandleRef};
 
 /// Element type codes, as `get_type` returns them (HALCON/C's values).
@@ -71,8 +73,14 @@ impl HandleValue {
             HandleValue::Invalid { number: 0, .. } => {
                 Err(HalconError::new(H_ERR_HANDLE_NULL, "the handle is NULL (0)"))
             }
+            HandleValue::Invalid { number, code } if *code == H_ERR_HANDLE_CLEARED => {
+                Err(HalconError::new(
+                    *code,
+                    format!("handle {number:#x} was cleared (or its object was destroyed)"),
+                ))
+            }
             HandleValue::Invalid { number, code } => {
-                Err(HalconError::new(*code, format!("{number:#x} does not refer to a live handle")))
+                Err(HalconError::new(*code, format!("{number:#x} is not a handle issued by dlopt")))
             }
         }
     }
