@@ -1746,8 +1746,8 @@ Herror read_dict(struct Htuple file_name,
  *   `'low_level'` write a NULL handle (binary) or omit the entry (JSON);
  * - `'json_image_encoding'` (dlopt): `'base64'` embeds images in JSON.
  *
- * Errors: cannot write `H_ERR_EDWF` (5212); content `H_ERR_HANDLE_NOSER` (2455); cycles
- * (2456).
+ * Errors: cannot write `H_ERR_EDWF` (5212); content `H_ERR_HANDLE_NOSER` (2455); a NaN or
+ * infinite real in JSON `H_ERR_DICT_TUPLE_TYPE` (2896); cycles (2456).
  */
 Herror write_dict(struct Htuple dict_handle,
                   struct Htuple file_name,

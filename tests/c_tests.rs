@@ -75,12 +75,18 @@ fn valgrind_available() -> bool {
     found
 }
 
+/// A fresh, empty working directory for one run.
+fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().expect("scratch dir")
+}
+
 fn run_c_test(name: &str) {
-    let scratch = tempfile::tempdir().expect("scratch dir");
     let plain = build(name, Variant::Plain);
+    let scratch = self::scratch();
     run(Command::new(&plain).current_dir(scratch.path()), &format!("c_tests/{name} (plain)"));
 
     let sanitized = build(name, Variant::AddressSanitizer);
+    let scratch = self::scratch();
     run(
         Command::new(&sanitized)
             .current_dir(scratch.path())
@@ -90,6 +96,7 @@ fn run_c_test(name: &str) {
     );
 
     if valgrind_available() {
+        let scratch = self::scratch();
         run(
             Command::new("valgrind")
                 .args([

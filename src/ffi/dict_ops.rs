@@ -240,7 +240,7 @@ pub unsafe extern "C" fn copy_dict(
     copied_dict_handle: *mut Htuple,
 ) -> Herror {
     operator("copy_dict", || {
-        let handle = unsafe { input(dict_handle, 1, "DictHandle") }?.handle()?.clone();
+        let handle = unsafe { input(dict_handle, 1, "DictHandle") }?.handle_of::<Dict>()?.clone();
         let names = unsafe { input(gen_param_name, 2, "GenParamName") }?;
         let values = unsafe { input(gen_param_value, 3, "GenParamValue") }?;
         let out = unsafe { output(copied_dict_handle, 4, "CopiedDictHandle") }?;
@@ -308,8 +308,8 @@ pub unsafe extern "C" fn read_dict(
 ///   `'low_level'` write a NULL handle (binary) or omit the entry (JSON);
 /// - `'json_image_encoding'` (dlopt): `'base64'` embeds images in JSON.
 ///
-/// Errors: cannot write `H_ERR_EDWF` (5212); content `H_ERR_HANDLE_NOSER` (2455); cycles
-/// (2456).
+/// Errors: cannot write `H_ERR_EDWF` (5212); content `H_ERR_HANDLE_NOSER` (2455); a NaN or
+/// infinite real in JSON `H_ERR_DICT_TUPLE_TYPE` (2896); cycles (2456).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn write_dict(
     dict_handle: Htuple,
@@ -318,8 +318,7 @@ pub unsafe extern "C" fn write_dict(
     gen_param_value: Htuple,
 ) -> Herror {
     operator("write_dict", || {
-        let handle = unsafe { input(dict_handle, 1, "DictHandle") }?.handle()?.clone();
-        handle.object::<Dict>()?;
+        let handle = unsafe { input(dict_handle, 1, "DictHandle") }?.handle_of::<Dict>()?.clone();
         let path = file::checked_path(unsafe { input(file_name, 2, "FileName") }?.string()?)?;
         let names = unsafe { input(gen_param_name, 3, "GenParamName") }?;
         let values = unsafe { input(gen_param_value, 4, "GenParamValue") }?;
@@ -352,7 +351,7 @@ pub unsafe extern "C" fn dict_to_json(
             .iter()
             .map(|element| {
                 let handle = dicts.element_as_handle(element)?;
-                handle.object::<Dict>()?;
+                handle.object::<Dict>().map_err(|error| error.context("DictHandle"))?;
                 files::json::encode(
                     handle,
                     files::JsonWriteOptions {

@@ -80,6 +80,14 @@ impl<'a> Param<'a> {
         self.handle()?.object::<T>().map_err(|error| error.context(self.name))
     }
 
+    /// The only value as a live handle to an object of type `T`, for operations that walk
+    /// it later (errors name the parameter, as [`Self::object`]).
+    pub fn handle_of<T: HandleObject>(&self) -> Result<&'a HandleRef> {
+        let handle = self.handle()?;
+        handle.object::<T>().map_err(|error| error.context(self.name))?;
+        Ok(handle)
+    }
+
     /// The only value as a string.
     pub fn string(&self) -> Result<&'a str> {
         self.element_as_string(self.single()?)

@@ -200,8 +200,12 @@ fn invalid(message: impl Into<String>) -> HalconError {
     HalconError::new(H_ERR_FTS1, message.into())
 }
 
-/// Reads JSON text whose top level is an object.
+/// The UTF-8 byte order mark some editors put at the start of text files.
+const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
+
+/// Reads JSON text whose top level is an object (a leading byte order mark is skipped).
 pub fn decode(text: &[u8], options: &JsonReadOptions) -> Result<Dict> {
+    let text = text.strip_prefix(BYTE_ORDER_MARK).unwrap_or(text);
     let value: Value =
         serde_json::from_slice(text).map_err(|error| invalid(format!("invalid JSON: {error}")))?;
     match value {
@@ -210,6 +214,13 @@ pub fn decode(text: &[u8], options: &JsonReadOptions) -> Result<Dict> {
             Err(invalid(format!("the JSON top level is {}, expected an object", kind_name(&other))))
         }
     }
+}
+
+/// Whether `bytes` look like JSON text (after an optional byte order mark and white space,
+/// an object or an array begins).
+pub fn looks_like_json(bytes: &[u8]) -> bool {
+    let bytes = bytes.strip_prefix(BYTE_ORDER_MARK).unwrap_or(bytes);
+    matches!(bytes.iter().find(|byte| !byte.is_ascii_whitespace()), Some(b'{' | b'['))
 }
 
 fn kind_name(value: &Value) -> &'static str {
@@ -335,6 +346,9 @@ impl Decoder<'_> {
                 ChannelBuffer::copy_of(&bytes)
             })
             .collect::<Result<Vec<_>>>()?;
+        if channels.is_empty() {
+            return Err(bad("'channels' is empty"));
+        }
         Image::from_channels(pixel_type, size, channels).map(Some)
     }
 }

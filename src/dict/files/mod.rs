@@ -140,10 +140,9 @@ pub fn write_dict(dict: &HandleRef, path: &Path, options: &WriteOptions) -> Resu
 /// Reads a dict file of either format.
 pub fn read_dict(path: &Path, options: &JsonReadOptions) -> Result<Dict> {
     let bytes = read_with_default_extensions(path)?;
-    let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace());
     let decoded = if binary::looks_binary(&bytes) {
         binary::decode(&bytes)
-    } else if first == Some(&b'{') {
+    } else if json::looks_like_json(&bytes) {
         json::decode(&bytes, options)
     } else {
         Err(HalconError::new(

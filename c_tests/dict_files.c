@@ -1,0 +1,984 @@
+/*
+ * Dicts in files: write_dict / read_dict in dlopt's binary format and in JSON, dict_to_json /
+ * json_to_dict, hostile and truncated files, and atomic writes. Runs in a fresh temporary
+ * directory and uses relative file names.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <dirent.h>
+#include <math.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+
+#include "test_support.h"
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+static char sentinel_storage;
+#define SENTINEL ((HtupleData *)(void *)&sentinel_storage)
+
+static Htuple new_dict(void) {
+    Htuple dict = HTUPLE_INITIALIZER;
+    CHECK_OK(create_dict(&dict));
+    return dict;
+}
+
+static Hhandle handle_at(Htuple tuple, Hlong index) {
+    Hhandle value = 0;
+    CHECK_OK(get_h(tuple, index, &value));
+    return value;
+}
+
+static int type_at(Htuple tuple, Hlong index) {
+    int type = -1;
+    CHECK_OK(get_type(tuple, index, &type));
+    return type;
+}
+
+static uint64_t real_bits_at(Htuple tuple, Hlong index) {
+    double value = 0;
+    uint64_t bits = 0;
+    CHECK(type_at(tuple, index) == DOUBLE_PAR);
+    CHECK_OK(get_d(tuple, index, &value));
+    memcpy(&bits, &value, sizeof bits);
+    return bits;
+}
+
+static uint64_t bits_of(double value) {
+    uint64_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    return bits;
+}
+
+static double real_of_bits(uint64_t bits) {
+    double value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+/* A tuple of `count` values described by `types` ('i', 'd', 's', 'h'). */
+static Htuple tuple_of(const char *types, ...) {
+    Htuple tuple = HTUPLE_INITIALIZER;
+    Hlong count = (Hlong)strlen(types);
+    CHECK_OK(create_tuple(&tuple, count));
+    va_list args;
+    va_start(args, types);
+    for (Hlong i = 0; i < count; i++) {
+        if (types[i] == 'i') CHECK_OK(set_i(tuple, va_arg(args, Hlong), i));
+        if (types[i] == 'd') CHECK_OK(set_d(tuple, va_arg(args, double), i));
+        if (types[i] == 's') CHECK_OK(set_s(tuple, va_arg(args, const char *), i));
+        if (types[i] == 'h') CHECK_OK(set_h(tuple, va_arg(args, Hhandle), i));
+    }
+    va_end(args);
+    return tuple;
+}
+
+/* Stores `value` under `key`; takes ownership of both tuples. */
+static void put(Htuple dict, Htuple key, Htuple value) {
+    CHECK_OK(set_dict_tuple(dict, key, value));
+    destroy_tuple(key);
+    destroy_tuple(value);
+}
+
+/* The tuple under `key` (empty on failure); takes ownership of `key`. A fetched nested dict
+ * is a one-handle tuple, usable as a DictHandle. */
+static Htuple fetch(Htuple dict, Htuple key) {
+    Htuple value = HTUPLE_INITIALIZER;
+    CHECK_OK(get_dict_tuple(dict, key, &value));
+    destroy_tuple(key);
+    if (value.data == NULL) value = tuple_empty();
+    return value;
+}
+
+/* Whether `key` holds exactly one integer / string / real (bit-exact) equal to `expected`.
+ * These take ownership of `key`. */
+static int is_int(Htuple dict, Htuple key, Hlong expected) {
+    Htuple value = fetch(dict, key);
+    int ok = length_of(value) == 1 && type_at(value, 0) == LONG_PAR && int_at(value, 0) == expected;
+    destroy_tuple(value);
+    return ok;
+}
+
+static int is_string(Htuple dict, Htuple key, const char *expected) {
+    Htuple value = fetch(dict, key);
+    int ok = length_of(value) == 1 && type_at(value, 0) == STRING_PAR &&
+             strcmp(string_at(value, 0), expected) == 0;
+    destroy_tuple(value);
+    return ok;
+}
+
+static int is_real(Htuple dict, Htuple key, double expected) {
+    Htuple value = fetch(dict, key);
+    int ok = length_of(value) == 1 && real_bits_at(value, 0) == bits_of(expected);
+    destroy_tuple(value);
+    return ok;
+}
+
+static Hlong length_under(Htuple dict, Htuple key) {
+    Htuple value = fetch(dict, key);
+    Hlong length = length_of(value);
+    destroy_tuple(value);
+    return length;
+}
+
+static int has_key(Htuple dict, Htuple key) {
+    Htuple name = tuple_s("key_exists"), exists = HTUPLE_INITIALIZER;
+    CHECK_OK(get_dict_param(dict, name, key, &exists));
+    int result = exists.data != NULL && int_at(exists, 0) == 1;
+    destroy_tuple(name), destroy_tuple(key), destroy_tuple(exists);
+    return result;
+}
+
+/* The call's output must stay untouched on failure; released on (unexpected) success. */
+static void finish_output(Herror error, Htuple *output) {
+    if (error == H_MSG_TRUE)
+        destroy_tuple(*output);
+    else
+        CHECK(output->data == SENTINEL);
+}
+
+/* Generic parameters: none, or one name with one string value. */
+static void gen_params(const char *name, const char *value, Htuple *names, Htuple *values) {
+    *names = name ? tuple_s(name) : tuple_empty();
+    *values = value ? tuple_s(value) : tuple_empty();
+}
+
+static Herror write_with(Htuple dict, const char *file, const char *name, const char *value) {
+    Htuple names, values, file_tuple = tuple_s(file);
+    gen_params(name, value, &names, &values);
+    Herror error = write_dict(dict, file_tuple, names, values);
+    destroy_tuple(file_tuple), destroy_tuple(names), destroy_tuple(values);
+    return error;
+}
+
+/* Reads `file`; on failure checks the output stayed untouched. */
+static Herror try_read(const char *file, const char *name, const char *value, Htuple *dict) {
+    Htuple names, values, file_tuple = tuple_s(file), out = {SENTINEL};
+    gen_params(name, value, &names, &values);
+    Herror error = read_dict(file_tuple, names, values, &out);
+    destroy_tuple(file_tuple), destroy_tuple(names), destroy_tuple(values);
+    if (error == H_MSG_TRUE)
+        *dict = out;
+    else
+        CHECK(out.data == SENTINEL);
+    return error;
+}
+
+/* Reads `file`, which must succeed; an empty dict on failure. */
+static Htuple read_ok(const char *file, const char *name, const char *value) {
+    Htuple dict = HTUPLE_INITIALIZER;
+    CHECK_OK(try_read(file, name, value, &dict));
+    return dict.data ? dict : new_dict();
+}
+
+/* A read that must fail; returns its error. */
+static Herror read_error(const char *file) {
+    Htuple dict = HTUPLE_INITIALIZER;
+    Herror error = try_read(file, NULL, NULL, &dict);
+    if (error == H_MSG_TRUE) destroy_tuple(dict);
+    return error;
+}
+
+/* Reads `file`, which must fail with `code` or `other` (0: none); `what` names the case. */
+static void expect_read_failure(const char *file, Herror code, Herror other, const char *what) {
+    Herror error = read_error(file);
+    if (error != code && (other == 0 || error != other)) {
+        fprintf(stderr, "%s: %s: read_dict returned %d, expected %d (%s)\n", __FILE__, what,
+                (int)error, (int)code, dlopt_last_error_message());
+        test_failures++;
+    }
+}
+
+static void remove_key(Htuple dict, const char *key) {
+    Htuple key_tuple = tuple_s(key);
+    CHECK_OK(remove_dict_key(dict, key_tuple));
+    destroy_tuple(key_tuple);
+}
+
+static unsigned char *load_file(const char *name, long *length) {
+    *length = -1;
+    FILE *file = fopen(name, "rb");
+    if (!file) return NULL;
+    unsigned char *bytes = malloc(1 << 20);
+    *length = bytes ? (long)fread(bytes, 1, 1 << 20, file) : -1;
+    fclose(file);
+    return bytes;
+}
+
+static void save_file(const char *name, const void *bytes, size_t length) {
+    FILE *file = fopen(name, "wb");
+    CHECK(file != NULL);
+    if (!file) return;
+    CHECK(fwrite(bytes, 1, length, file) == length);
+    fclose(file);
+}
+
+static int file_exists(const char *name) {
+    struct stat info;
+    return stat(name, &info) == 0;
+}
+
+/* The number of directory entries of the current directory; `hidden` counts those whose
+ * name starts with '.' (where atomic writes put their temporary files), besides . and .. */
+static int entry_count(int *hidden) {
+    int count = 0;
+    *hidden = 0;
+    DIR *directory = opendir(".");
+    CHECK(directory != NULL);
+    if (!directory) return -1;
+    struct dirent *entry;
+    while ((entry = readdir(directory)) != NULL) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+        count++;
+        if (entry->d_name[0] == '.' || strstr(entry->d_name, "tmp")) (*hidden)++;
+    }
+    closedir(directory);
+    return count;
+}
+
+/* ---- images --------------------------------------------------------------------------- */
+
+static const struct {
+    const char *key, *type;
+    int channels, bytes_per_pixel;
+    Hlong width, height;
+} images[] = {
+    {"img_byte", "byte", 1, 1, 5, 3}, {"img_byte3", "byte", 3, 1, 4, 2},
+    {"img_int1", "int1", 1, 1, 3, 3}, {"img_uint2", "uint2", 1, 2, 7, 2},
+    {"img_int2", "int2", 3, 2, 2, 5}, {"img_int4", "int4", 1, 4, 3, 1},
+    {"img_int8", "int8", 1, 8, 2, 2}, {"img_real", "real", 1, 4, 3, 4},
+    {"img_real3", "real", 3, 4, 1, 1},
+};
+#define IMAGE_COUNT ((int)(sizeof images / sizeof images[0]))
+
+static size_t image_bytes(int i) {
+    return (size_t)(images[i].width * images[i].height * images[i].bytes_per_pixel);
+}
+
+/* Byte `at` of channel `channel` of image `i`. */
+static unsigned char pattern(size_t at, int i, int channel) {
+    return (unsigned char)(at * 31 + (size_t)i * 7 + (size_t)channel * 101);
+}
+
+/* Image `i` of the table, its bytes following pattern(). */
+static Hobject make_image(int i) {
+    unsigned char *planes[3];
+    Htuple pointers[3];
+    for (int c = 0; c < 3; c++) {
+        planes[c] = malloc(image_bytes(i));
+        for (size_t at = 0; planes[c] && at < image_bytes(i); at++)
+            planes[c][at] = pattern(at, i, c);
+        pointers[c] = tuple_i((Hlong)(uintptr_t)planes[c]);
+    }
+    Hobject image = 0;
+    Htuple t = tuple_s(images[i].type), w = tuple_i(images[i].width), h = tuple_i(images[i].height);
+    if (images[i].channels == 3)
+        CHECK_OK(gen_image3(&image, t, w, h, pointers[0], pointers[1], pointers[2]));
+    else
+        CHECK_OK(gen_image1(&image, t, w, h, pointers[0]));
+    destroy_tuple(t), destroy_tuple(w), destroy_tuple(h);
+    for (int c = 0; c < 3; c++) destroy_tuple(pointers[c]), free(planes[c]);
+    return image;
+}
+
+static void put_image(Htuple dict, int i) {
+    Hobject image = make_image(i);
+    Htuple key = tuple_s(images[i].key);
+    CHECK_OK(set_dict_object(image, dict, key));
+    destroy_tuple(key);
+    CHECK_OK(clear_obj(image));
+}
+
+/* Whether the object under images[i].key is exactly make_image(i): type, size, pixels. */
+static int image_matches(Htuple dict, int i) {
+    Hobject image = 0;
+    Htuple key = tuple_s(images[i].key), count = HTUPLE_INITIALIZER, type = HTUPLE_INITIALIZER;
+    Htuple width = HTUPLE_INITIALIZER, height = HTUPLE_INITIALIZER, pointers[3] = {{0}};
+    CHECK_OK(get_dict_object(&image, dict, key));
+    int same = image != 0 && count_channels(image, &count) == H_MSG_TRUE &&
+               int_at(count, 0) == images[i].channels;
+    if (same && images[i].channels == 3)
+        same = get_image_pointer3(image, &pointers[0], &pointers[1], &pointers[2], &type, &width,
+                                  &height) == H_MSG_TRUE;
+    else if (same)
+        same = get_image_pointer1(image, &pointers[0], &type, &width, &height) == H_MSG_TRUE;
+    same = same && strcmp(string_at(type, 0), images[i].type) == 0 &&
+           int_at(width, 0) == images[i].width && int_at(height, 0) == images[i].height;
+    for (int c = 0; same && c < images[i].channels; c++) {
+        const unsigned char *bytes = (const unsigned char *)(uintptr_t)int_at(pointers[c], 0);
+        for (size_t at = 0; same && at < image_bytes(i); at++)
+            same = bytes[at] == pattern(at, i, c);
+    }
+    destroy_tuple(key), destroy_tuple(count), destroy_tuple(type), destroy_tuple(width);
+    destroy_tuple(height);
+    for (int c = 0; c < 3; c++) destroy_tuple(pointers[c]);
+    clear_obj(image);
+    return same;
+}
+
+/* ---- a dict with every kind of content ---------------------------------------------- */
+
+#define UTF8_TEXT "Gr\xc3\xbc\xc3\x9f" "e \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80"
+static const uint64_t NAN_BITS = 0x7FF8000000000123ull;
+
+static Htuple build_rich_dict(void) {
+    Htuple dict = new_dict(), level1 = new_dict(), level2 = new_dict(), level3 = new_dict();
+    Htuple member = new_dict();
+    put(dict, tuple_s("int"), tuple_i(42));
+    put(dict, tuple_s("ints"), tuple_of("iiii", (Hlong)INT64_MIN, (Hlong)INT64_MAX, (Hlong)-1,
+                                         (Hlong)0));
+    put(dict, tuple_s("reals"), tuple_of("dddddd", 0.1, 1e300, -0.0, 5e-324, -HUGE_VAL,
+                                          real_of_bits(NAN_BITS)));
+    put(dict, tuple_s("str"), tuple_s("hello"));
+    put(dict, tuple_s("strs"), tuple_of("sss", "", "a b", UTF8_TEXT));
+    put(dict, tuple_s("empty"), tuple_empty());
+    put(member, tuple_s("inside"), tuple_s("yes"));
+    put(dict, tuple_s("mixed"), tuple_of("idsh", (Hlong)1, 2.5, "x", handle_at(member, 0)));
+    put(dict, tuple_i(7), tuple_s("seven"));
+    put(dict, tuple_s("7"), tuple_s("string seven"));
+    put(dict, tuple_i(-3), tuple_d(-3.5));
+    put(level3, tuple_s("leaf"), tuple_s("deep"));
+    put(level3, tuple_s("e"), tuple_empty());
+    put(level2, tuple_s("n"), tuple_i(2));
+    put(level2, tuple_i(5), tuple_s("five"));
+    put(level2, tuple_s("level3"), tuple_of("h", handle_at(level3, 0)));
+    put(level1, tuple_s("n"), tuple_i(1));
+    put(level1, tuple_s("level2"), tuple_of("h", handle_at(level2, 0)));
+    put(dict, tuple_s("level1"), tuple_of("h", handle_at(level1, 0)));
+    for (int i = 0; i < IMAGE_COUNT; i++) put_image(dict, i);
+    destroy_tuple(level1), destroy_tuple(level2), destroy_tuple(level3), destroy_tuple(member);
+    return dict;
+}
+
+static void verify_rich_dict(Htuple dict, const char *where) {
+    int failures_before = test_failures;
+    Htuple name = tuple_s("keys"), none = tuple_empty(), keys = HTUPLE_INITIALIZER;
+    CHECK_OK(get_dict_param(dict, name, none, &keys));
+    destroy_tuple(name), destroy_tuple(none);
+    CHECK(keys.data && length_of(keys) == 11 + IMAGE_COUNT);
+    if (keys.data && length_of(keys) == 11 + IMAGE_COUNT) {
+        CHECK(strcmp(string_at(keys, 0), "int") == 0 && strcmp(string_at(keys, 8), "7") == 0);
+        CHECK(type_at(keys, 7) == LONG_PAR && int_at(keys, 7) == 7);
+        CHECK(type_at(keys, 9) == LONG_PAR && int_at(keys, 9) == -3);
+        CHECK(strcmp(string_at(keys, 11), images[0].key) == 0);
+    }
+    destroy_tuple(keys);
+
+    CHECK(is_int(dict, tuple_s("int"), 42));
+    Htuple value = fetch(dict, tuple_s("ints"));
+    CHECK(length_of(value) == 4 && int_at(value, 0) == INT64_MIN && int_at(value, 1) == INT64_MAX);
+    CHECK(int_at(value, 2) == -1 && int_at(value, 3) == 0);
+    destroy_tuple(value);
+    value = fetch(dict, tuple_s("reals"));
+    const double reals[] = {0.1, 1e300, -0.0, 5e-324, -HUGE_VAL, real_of_bits(NAN_BITS)};
+    CHECK(length_of(value) == 6);
+    for (int i = 0; i < 6 && length_of(value) == 6; i++)
+        CHECK(real_bits_at(value, i) == bits_of(reals[i]));
+    destroy_tuple(value);
+    value = fetch(dict, tuple_s("strs"));
+    CHECK(length_of(value) == 3 && strcmp(string_at(value, 0), "") == 0);
+    CHECK(strcmp(string_at(value, 1), "a b") == 0 && strcmp(string_at(value, 2), UTF8_TEXT) == 0);
+    destroy_tuple(value);
+    CHECK(length_under(dict, tuple_s("empty")) == 0);
+    value = fetch(dict, tuple_s("mixed"));
+    CHECK(length_of(value) == 4 && int_at(value, 0) == 1 && real_bits_at(value, 1) == bits_of(2.5));
+    CHECK(strcmp(string_at(value, 2), "x") == 0 && type_at(value, 3) == HANDLE_PAR);
+    Htuple member = tuple_of("h", length_of(value) == 4 ? handle_at(value, 3) : 0);
+    CHECK(is_string(member, tuple_s("inside"), "yes"));
+    destroy_tuple(member), destroy_tuple(value);
+    CHECK(is_string(dict, tuple_i(7), "seven"));
+    CHECK(is_string(dict, tuple_s("7"), "string seven"));
+    CHECK(is_real(dict, tuple_i(-3), -3.5));
+
+    Htuple level1 = fetch(dict, tuple_s("level1"));
+    Htuple level2 = fetch(level1, tuple_s("level2"));
+    Htuple level3 = fetch(level2, tuple_s("level3"));
+    CHECK(is_int(level1, tuple_s("n"), 1) && is_int(level2, tuple_s("n"), 2));
+    CHECK(is_string(level2, tuple_i(5), "five"));
+    CHECK(is_string(level3, tuple_s("leaf"), "deep"));
+    CHECK(length_under(level3, tuple_s("e")) == 0);
+    destroy_tuple(level1), destroy_tuple(level2), destroy_tuple(level3);
+
+    for (int i = 0; i < IMAGE_COUNT; i++) CHECK(image_matches(dict, i));
+    if (test_failures != failures_before) fprintf(stderr, "  (in the dict read from %s)\n", where);
+}
+
+static int starts_with(const char *file, const char *prefix) {
+    long length;
+    unsigned char *bytes = load_file(file, &length);
+    int result = bytes && length >= (long)strlen(prefix) &&
+                 memcmp(bytes, prefix, strlen(prefix)) == 0;
+    free(bytes);
+    return result;
+}
+
+/* ---- binary round trips ---------------------------------------------------------------- */
+
+static void test_binary_round_trip(void) {
+    Htuple dict = build_rich_dict();
+    verify_rich_dict(dict, "memory (the test's own construction)");
+
+    /* '.hdict', any other name, and 'file_type' 'hdict' even for a '.json' name. */
+    const char *files[] = {"rich.hdict", "rich.data", "forced.json"};
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(write_with(dict, files[i], i == 2 ? "file_type" : NULL, i == 2 ? "hdict" : NULL));
+        CHECK(starts_with(files[i], "DLOPTDCT"));
+        Htuple read = read_ok(files[i], NULL, NULL);
+        CHECK(handle_at(read, 0) != handle_at(dict, 0));
+        verify_rich_dict(read, files[i]);
+        destroy_tuple(read);
+    }
+
+    /* A name without extension finds 'name.hdict'. */
+    CHECK_OK(write_with(dict, "plain.hdict", NULL, NULL));
+    CHECK(!file_exists("plain"));
+    Htuple read = read_ok("plain", NULL, NULL);
+    verify_rich_dict(read, "plain (plain.hdict)");
+    destroy_tuple(read);
+
+    /* 'file_type' 'json' wins over a '.hdict' name. */
+    Htuple small = new_dict();
+    put(small, tuple_s("a"), tuple_i(1));
+    CHECK_OK(write_with(small, "really_json.hdict", "file_type", "json"));
+    CHECK(starts_with("really_json.hdict", "{"));
+    read = read_ok("really_json.hdict", NULL, NULL);
+    CHECK(is_int(read, tuple_s("a"), 1));
+    destroy_tuple(read), destroy_tuple(small);
+    CHECK_ERROR(write_with(dict, "x.hdict", "file_type", "xml"), H_ERR_WIPV4);
+    CHECK_ERROR(write_with(dict, "x.hdict", "no_such_param", "1"), H_ERR_WIPV3);
+    CHECK(!file_exists("x.hdict"));
+    destroy_tuple(dict);
+}
+
+/* ---- JSON ---------------------------------------------------------------------------- */
+
+static Htuple build_json_dict(void) {
+    Htuple dict = new_dict(), nested = new_dict(), inner = new_dict();
+    put(dict, tuple_s("name"), tuple_s("dlopt"));
+    put(dict, tuple_s("count"), tuple_i(3));
+    put(dict, tuple_s("ratio"), tuple_d(0.1));
+    put(dict, tuple_s("big"), tuple_d(1e300));
+    put(dict, tuple_s("whole"), tuple_d(2.0));
+    put(dict, tuple_s("utf8"), tuple_s(UTF8_TEXT));
+    put(dict, tuple_i(5), tuple_s("five"));
+    put(dict, tuple_s("list"), tuple_of("iii", (Hlong)1, (Hlong)2, (Hlong)3));
+    put(dict, tuple_s("mixed"), tuple_of("isd", (Hlong)1, "a", 2.5));
+    put(dict, tuple_s("empty"), tuple_empty());
+    put(dict, tuple_s("one"), tuple_i(7));
+    put(inner, tuple_s("leaf"), tuple_s("x"));
+    put(nested, tuple_s("inner"), tuple_of("h", handle_at(inner, 0)));
+    put(nested, tuple_s("num"), tuple_i(2));
+    put(dict, tuple_s("nested"), tuple_of("h", handle_at(nested, 0)));
+    destroy_tuple(nested), destroy_tuple(inner);
+    return dict;
+}
+
+/* Checks what JSON keeps in every mode: scalars, strings, nested dicts, integer keys. */
+static void verify_json_common(Htuple dict) {
+    CHECK(is_string(dict, tuple_s("name"), "dlopt"));
+    CHECK(is_int(dict, tuple_s("count"), 3));
+    CHECK(is_real(dict, tuple_s("ratio"), 0.1));
+    CHECK(is_real(dict, tuple_s("big"), 1e300));
+    CHECK(is_real(dict, tuple_s("whole"), 2.0)); /* a real stays a real */
+    CHECK(is_string(dict, tuple_s("utf8"), UTF8_TEXT));
+    /* Integer keys come back as string keys (documented). */
+    CHECK(!has_key(dict, tuple_i(5)));
+    CHECK(has_key(dict, tuple_s("5")));
+    Htuple nested = fetch(dict, tuple_s("nested"));
+    Htuple inner = fetch(nested, tuple_s("inner"));
+    CHECK(is_string(inner, tuple_s("leaf"), "x") && is_int(nested, tuple_s("num"), 2));
+    destroy_tuple(inner), destroy_tuple(nested);
+}
+
+static void test_json_files(void) {
+    Htuple dict = build_json_dict();
+    CHECK_OK(write_with(dict, "data.json", NULL, NULL));
+    CHECK(starts_with("data.json", "{"));
+
+    /* Default (HALCON): arrays become dicts with integer keys 0, 1, ... */
+    Htuple read = read_ok("data.json", NULL, NULL);
+    verify_json_common(read);
+    Htuple list = fetch(read, tuple_s("list"));
+    CHECK(length_of(list) == 1 && type_at(list, 0) == HANDLE_PAR);
+    for (Hlong i = 0; i < 3 && length_of(list) == 1; i++) CHECK(is_int(list, tuple_i(i), i + 1));
+    destroy_tuple(list);
+    Htuple empty = fetch(read, tuple_s("empty"));
+    CHECK(length_of(empty) == 1 && type_at(empty, 0) == HANDLE_PAR);
+    Htuple name = tuple_s("keys"), none = tuple_empty(), keys = HTUPLE_INITIALIZER;
+    if (length_of(empty) == 1) CHECK_OK(get_dict_param(empty, name, none, &keys));
+    CHECK(keys.data && length_of(keys) == 0);
+    destroy_tuple(keys), destroy_tuple(name), destroy_tuple(none), destroy_tuple(empty);
+    destroy_tuple(read);
+
+    /* 'convert_json_arrays_to' 'tuple': tuples of any length but 1 round-trip. */
+    read = read_ok("data.json", "convert_json_arrays_to", "tuple");
+    verify_json_common(read);
+    list = fetch(read, tuple_s("list"));
+    CHECK(length_of(list) == 3 && int_at(list, 0) == 1 && int_at(list, 2) == 3);
+    destroy_tuple(list);
+    Htuple mixed = fetch(read, tuple_s("mixed"));
+    CHECK(length_of(mixed) == 3 && type_at(mixed, 0) == LONG_PAR && int_at(mixed, 0) == 1);
+    CHECK(strcmp(string_at(mixed, 1), "a") == 0 && real_bits_at(mixed, 2) == bits_of(2.5));
+    destroy_tuple(mixed);
+    CHECK(length_under(read, tuple_s("empty")) == 0);
+    CHECK(is_int(read, tuple_s("one"), 7));
+    destroy_tuple(read);
+    Htuple out = HTUPLE_INITIALIZER;
+    CHECK_ERROR(try_read("data.json", "convert_json_arrays_to", "list", &out), H_ERR_WIPV3);
+    CHECK_ERROR(try_read("data.json", "no_such_param", "1", &out), H_ERR_WIPV2);
+
+    /* A name without extension also finds 'name.json'. */
+    read = read_ok("data", NULL, NULL);
+    verify_json_common(read);
+    destroy_tuple(read), destroy_tuple(dict);
+}
+
+static Htuple json_dicts(Htuple texts, Htuple names, Htuple values) {
+    Htuple dicts = HTUPLE_INITIALIZER;
+    CHECK_OK(json_to_dict(texts, names, values, &dicts));
+    destroy_tuple(texts), destroy_tuple(names), destroy_tuple(values);
+    return dicts.data ? dicts : tuple_empty();
+}
+
+static void test_json_strings(void) {
+    /* true / false / null: 1 / 0 / 'HNULL' by default, else the json_value_* values. */
+    const char *text = "{\"t\": true, \"f\": false, \"n\": null}";
+    Htuple dicts = json_dicts(tuple_s(text), tuple_empty(), tuple_empty());
+    CHECK(length_of(dicts) == 1);
+    CHECK(is_int(dicts, tuple_s("t"), 1) && is_int(dicts, tuple_s("f"), 0));
+    CHECK(is_string(dicts, tuple_s("n"), "HNULL"));
+    destroy_tuple(dicts);
+    dicts = json_dicts(tuple_s(text),
+                       tuple_of("sss", "json_value_true", "json_value_false", "json_value_null"),
+                       tuple_of("sid", "yes", (Hlong)-1, 0.5));
+    CHECK(is_string(dicts, tuple_s("t"), "yes") && is_int(dicts, tuple_s("f"), -1));
+    CHECK(is_real(dicts, tuple_s("n"), 0.5));
+    destroy_tuple(dicts);
+
+    /* dict_to_json: one compact string per dict; json_to_dict: one dict per string. */
+    Htuple a = new_dict(), b = new_dict();
+    put(a, tuple_s("a"), tuple_i(1));
+    put(b, tuple_s("b"), tuple_s("x"));
+    put(b, tuple_s("c"), tuple_of("id", (Hlong)1, 2.0));
+    Htuple both = tuple_of("hh", handle_at(a, 0), handle_at(b, 0));
+    Htuple names = tuple_empty(), values = tuple_empty(), texts = HTUPLE_INITIALIZER;
+    CHECK_OK(dict_to_json(both, names, values, &texts));
+    CHECK(texts.data && length_of(texts) == 2);
+    if (texts.data && length_of(texts) == 2) {
+        CHECK(strcmp(string_at(texts, 0), "{\"a\":1}") == 0);
+        CHECK(strcmp(string_at(texts, 1), "{\"b\":\"x\",\"c\":[1,2.0]}") == 0);
+        dicts = json_dicts(texts, tuple_s("convert_json_arrays_to"), tuple_s("tuple"));
+        CHECK(length_of(dicts) == 2);
+        Htuple second = tuple_of("h", length_of(dicts) == 2 ? handle_at(dicts, 1) : 0);
+        Htuple value = fetch(second, tuple_s("c"));
+        CHECK(length_of(value) == 2 && int_at(value, 0) == 1);
+        CHECK(length_of(value) == 2 && real_bits_at(value, 1) == bits_of(2.0));
+        destroy_tuple(value), destroy_tuple(second), destroy_tuple(dicts);
+    } else {
+        destroy_tuple(texts);
+    }
+    Htuple out = {SENTINEL};
+    Htuple ft = tuple_s("file_type"), hdict = tuple_s("hdict");
+    CHECK_ERROR(dict_to_json(both, ft, hdict, &out), H_ERR_WIPV3);
+    CHECK(out.data == SENTINEL);
+    destroy_tuple(ft), destroy_tuple(hdict), destroy_tuple(names), destroy_tuple(values);
+    destroy_tuple(both), destroy_tuple(a), destroy_tuple(b);
+
+    /* Invalid JSON (5220) and top levels other than an object fail; nothing is returned. */
+    const char *bad[] = {"{\"a\":", "{\"a\" 1}", "", "[1, 2]", "42", "\"text\"", "null"};
+    for (int i = 0; i < 7; i++) {
+        Htuple texts_bad = tuple_of("ss", "{\"ok\": 1}", bad[i]);
+        names = tuple_empty(), values = tuple_empty();
+        Herror error = json_to_dict(texts_bad, names, values, &out);
+        if (i < 3)
+            CHECK(error == H_ERR_FTS1);
+        else
+            CHECK(error != H_MSG_TRUE);
+        finish_output(error, &out);
+        out.data = SENTINEL;
+        destroy_tuple(texts_bad), destroy_tuple(names), destroy_tuple(values);
+    }
+}
+
+/* Images in JSON: refused (2455), omitted ('false'), or embedded ('base64'). */
+static void test_json_images(void) {
+    Htuple dict = new_dict();
+    put(dict, tuple_s("n"), tuple_i(1));
+    put_image(dict, 1); /* 3-channel byte */
+    put_image(dict, 8); /* 3-channel real */
+    put_image(dict, 3); /* uint2 */
+    CHECK_ERROR(write_with(dict, "img.json", NULL, NULL), H_ERR_HANDLE_NOSER);
+    CHECK(!file_exists("img.json"));
+    Htuple names = tuple_empty(), values = tuple_empty(), out = {SENTINEL};
+    CHECK_ERROR(dict_to_json(dict, names, values, &out), H_ERR_HANDLE_NOSER);
+    CHECK(out.data == SENTINEL);
+    destroy_tuple(names), destroy_tuple(values);
+
+    CHECK_OK(write_with(dict, "img.json", "raise_error_if_content_not_serializable", "false"));
+    Htuple read = read_ok("img.json", NULL, NULL);
+    CHECK(has_key(read, tuple_s("n")));
+    CHECK(!has_key(read, tuple_s(images[1].key)));
+    CHECK(!has_key(read, tuple_s(images[3].key)));
+    destroy_tuple(read);
+
+    CHECK_OK(write_with(dict, "img64.json", "json_image_encoding", "base64"));
+    read = read_ok("img64.json", NULL, NULL);
+    CHECK(image_matches(read, 1) && image_matches(read, 8) && image_matches(read, 3));
+    destroy_tuple(read), destroy_tuple(dict);
+}
+
+/* ---- cycles and handles the formats cannot hold -------------------------------------- */
+
+static void test_unserializable(void) {
+    const char *policy = "raise_error_if_content_not_serializable";
+    Htuple dict = new_dict(), names = tuple_empty(), values = tuple_empty(), out = {SENTINEL};
+    put(dict, tuple_s("n"), tuple_i(1));
+    put(dict, tuple_s("self"), tuple_of("h", handle_at(dict, 0)));
+    CHECK_ERROR(write_with(dict, "cycle.hdict", NULL, NULL), H_ERR_HANDLE_CYCLES);
+    CHECK_ERROR(write_with(dict, "cycle.json", NULL, NULL), H_ERR_HANDLE_CYCLES);
+    CHECK_ERROR(write_with(dict, "cycle.hdict", policy, "false"), H_ERR_HANDLE_CYCLES);
+    CHECK_ERROR(write_with(dict, "cycle.json", policy, "false"), H_ERR_HANDLE_CYCLES);
+    CHECK_ERROR(dict_to_json(dict, names, values, &out), H_ERR_HANDLE_CYCLES);
+    CHECK(out.data == SENTINEL);
+    CHECK(!file_exists("cycle.hdict") && !file_exists("cycle.json"));
+    remove_key(dict, "self"); /* breaks the cycle (else the dict leaks) */
+    destroy_tuple(names), destroy_tuple(values), destroy_tuple(dict);
+
+    /* A non-dict handle (an image handle in a tuple): 2455; a cleared dict handle: 2454. */
+    Hobject image = make_image(0);
+    Htuple doomed = new_dict();
+    Htuple cases[2] = {tuple_of("h", image), tuple_of("h", handle_at(doomed, 0))};
+    const Herror codes[2] = {H_ERR_HANDLE_NOSER, H_ERR_HANDLE_CLEARED};
+    CHECK_OK(clear_obj(image));
+    CHECK_OK(clear_handle(doomed));
+    destroy_tuple(doomed);
+    for (int i = 0; i < 2; i++) {
+        dict = new_dict();
+        put(dict, tuple_s("n"), tuple_i(1));
+        put(dict, tuple_s("bad_handle"), cases[i]);
+        CHECK_ERROR(write_with(dict, "h.hdict", NULL, NULL), codes[i]);
+        CHECK_MESSAGE_CONTAINS("bad_handle");
+        CHECK_ERROR(write_with(dict, "h.json", NULL, NULL), codes[i]);
+        CHECK(!file_exists("h.hdict") && !file_exists("h.json"));
+
+        /* 'false': binary writes a NULL handle, JSON omits the entry. */
+        CHECK_OK(write_with(dict, "h.hdict", policy, "false"));
+        Htuple read = read_ok("h.hdict", NULL, NULL);
+        Htuple value = fetch(read, tuple_s("bad_handle"));
+        CHECK(length_of(value) == 1 && type_at(value, 0) == HANDLE_PAR && handle_at(value, 0) == 0);
+        CHECK(has_key(read, tuple_s("n")));
+        destroy_tuple(value), destroy_tuple(read);
+        CHECK_OK(write_with(dict, "h.json", policy, "false"));
+        read = read_ok("h.json", NULL, NULL);
+        CHECK(has_key(read, tuple_s("n")) && !has_key(read, tuple_s("bad_handle")));
+        destroy_tuple(read), destroy_tuple(dict);
+        CHECK(remove("h.hdict") == 0 && remove("h.json") == 0);
+    }
+}
+
+/* ---- read errors and hostile files --------------------------------------------------- */
+
+static void test_read_errors(void) {
+    CHECK_ERROR(read_error("does_not_exist.hdict"), H_ERR_FNF);
+    CHECK_MESSAGE_CONTAINS("does_not_exist.hdict");
+    CHECK_ERROR(read_error("does_not_exist"), H_ERR_FNF);
+    CHECK_MESSAGE_CONTAINS("does_not_exist");
+    CHECK(mkdir("a_directory", 0700) == 0);
+    CHECK_ERROR(read_error("a_directory"), H_ERR_CNOF);
+    CHECK_MESSAGE_CONTAINS("a_directory");
+    CHECK_ERROR(read_error(""), H_ERR_WFIN);
+    save_file("text.txt", "hello, world\n", 13);
+    CHECK_ERROR(read_error("text.txt"), H_ERR_WFV);
+    CHECK_MESSAGE_CONTAINS("text.txt");
+    save_file("empty.hdict", "", 0);
+    CHECK_ERROR(read_error("empty.hdict"), H_ERR_WFV);
+    save_file("array.json", "[1, 2]", 6);
+    CHECK(read_error("array.json") != H_MSG_TRUE);
+    save_file("broken.json", "{\"a\": [1, 2}", 12);
+    CHECK_ERROR(read_error("broken.json"), H_ERR_FTS1);
+    CHECK_MESSAGE_CONTAINS("broken.json");
+    Htuple dict = HTUPLE_INITIALIZER;
+    Htuple file = tuple_i(1), names = tuple_empty(), values = tuple_empty();
+    CHECK_ERROR(read_dict(file, names, values, &dict), H_ERR_WIPT1);
+    CHECK_MESSAGE_CONTAINS("FileName");
+    destroy_tuple(file), destroy_tuple(names), destroy_tuple(values);
+}
+
+typedef struct {
+    unsigned char bytes[4096];
+    size_t length;
+} Buffer;
+
+static void le(Buffer *buffer, uint64_t value, int size) {
+    for (int i = 0; i < size && buffer->length < sizeof buffer->bytes; i++)
+        buffer->bytes[buffer->length++] = (unsigned char)(value >> (8 * i));
+}
+
+static uint32_t crc32_of(const unsigned char *bytes, size_t length) {
+    uint32_t crc = 0xFFFFFFFFu;
+    for (size_t i = 0; i < length; i++) {
+        crc ^= bytes[i];
+        for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    }
+    return ~crc;
+}
+
+/* Writes `payload` under a correct header (length, CRC-32) of format version `major`. */
+static void save_crafted(const char *name, const Buffer *payload, uint16_t major) {
+    Buffer file = {{0}, 0};
+    memcpy(file.bytes, "DLOPTDCT", 8);
+    file.length = 8;
+    le(&file, major, 2), le(&file, 0, 2), le(&file, 0, 4);
+    le(&file, payload->length, 8), le(&file, crc32_of(payload->bytes, payload->length), 4);
+    le(&file, 0, 4);
+    memcpy(file.bytes + file.length, payload->bytes, payload->length);
+    save_file(name, file.bytes, file.length + payload->length);
+}
+
+/* One entry with the string key 'a'; its value follows. */
+static void entry_a(Buffer *b) { le(b, 1, 4), le(b, 1, 1), le(b, 1, 4), le(b, 'a', 1); }
+
+/* Payloads with a valid checksum and hostile content; case 0 is valid ('a' = 42). */
+static Herror craft(int which, Buffer *b) {
+    b->length = 0;
+    switch (which) {
+    case 0: entry_a(b), le(b, 0, 1), le(b, 1, 4), le(b, 0, 1), le(b, 42, 8); return H_MSG_TRUE;
+    case 1: entry_a(b), le(b, 0, 1), le(b, 0xFFFFFFFFu, 4); return H_ERR_FTS1; /* tuple count */
+    case 2: le(b, 0xFFFFFFFFu, 4); return H_ERR_FTS1;                           /* entry count */
+    case 3: le(b, 1, 4), le(b, 1, 1), le(b, 0xFFFFFFF0u, 4), le(b, 'a', 1); return H_ERR_FTS1;
+    case 4: /* 65536 x 65536 pixels in 2^32-1 channels */
+        entry_a(b), le(b, 1, 1), le(b, 0, 1), le(b, 65536, 8), le(b, 65536, 8);
+        le(b, 0xFFFFFFFFu, 4);
+        return H_ERR_FTS1;
+    case 5: /* 2^40 x 2^40 pixels */
+        entry_a(b), le(b, 1, 1), le(b, 0, 1), le(b, (uint64_t)1 << 40, 8);
+        le(b, (uint64_t)1 << 40, 8), le(b, 1, 4), le(b, 0, 16);
+        return H_ERR_FTS1;
+    case 6: /* unknown pixel type */
+        entry_a(b), le(b, 1, 1), le(b, 200, 1), le(b, 1, 8), le(b, 1, 8), le(b, 1, 4), le(b, 0, 1);
+        return H_ERR_FTS1;
+    case 7: entry_a(b), le(b, 1, 1), le(b, 0, 1), le(b, 1, 8), le(b, 1, 8), le(b, 0, 4);
+        return H_ERR_FTS1; /* no channels */
+    case 8: le(b, 1, 4), le(b, 9, 1), le(b, 0, 8), le(b, 0, 1), le(b, 0, 4); return H_ERR_FTS1;
+    case 9: entry_a(b), le(b, 7, 1), le(b, 0, 4); return H_ERR_FTS1;   /* value tag */
+    case 10: entry_a(b), le(b, 0, 1), le(b, 1, 4), le(b, 9, 1), le(b, 0, 8); return H_ERR_FTS1;
+    case 11: le(b, 1, 4), le(b, 1, 1), le(b, 2, 4), le(b, 0x28C3, 2), le(b, 0, 1), le(b, 0, 4);
+        return H_ERR_FTS1; /* invalid UTF-8 key */
+    case 12: le(b, 1, 4), le(b, 1, 1), le(b, 2, 4), le(b, 'a', 2), le(b, 0, 1), le(b, 0, 4);
+        return H_ERR_FTS1; /* NUL in a key */
+    case 13: le(b, 0, 4), le(b, 0, 1); return H_ERR_FTS1; /* a byte after the dict */
+    case 14: /* dicts nested 100 deep */
+        for (int level = 0; level < 100; level++)
+            entry_a(b), le(b, 0, 1), le(b, 1, 4), le(b, 3, 1);
+        le(b, 0, 4);
+        return H_ERR_DICT_NESTED_TOO_DEEP;
+    default: return -1;
+    }
+}
+
+static void test_hostile_files(void) {
+    /* Every crafted payload; a major version 2 is refused (2403). */
+    Buffer payload;
+    char what[64];
+    craft(0, &payload);
+    save_crafted("crafted.hdict", &payload, 1);
+    Htuple dict = read_ok("crafted.hdict", NULL, NULL);
+    CHECK(is_int(dict, tuple_s("a"), 42));
+    destroy_tuple(dict);
+    for (int which = 1; craft(which, &payload) != -1; which++) {
+        save_crafted("crafted.hdict", &payload, 1);
+        snprintf(what, sizeof what, "crafted case %d", which);
+        expect_read_failure("crafted.hdict", craft(which, &payload), 0, what);
+    }
+    craft(0, &payload);
+    save_crafted("crafted.hdict", &payload, 2);
+    CHECK_ERROR(read_error("crafted.hdict"), H_ERR_WFV);
+
+    /* A small file written by the library, cut at every length and bit-flipped. */
+    dict = new_dict();
+    Htuple nested = new_dict();
+    put(nested, tuple_s("b"), tuple_d(2.5));
+    put(dict, tuple_s("a"), tuple_i(1));
+    put(dict, tuple_s("s"), tuple_of("si", "xy", (Hlong)3));
+    put(dict, tuple_s("n"), tuple_of("h", handle_at(nested, 0)));
+    CHECK_OK(write_with(dict, "small.hdict", NULL, NULL));
+    destroy_tuple(nested), destroy_tuple(dict);
+    long length;
+    unsigned char *bytes = load_file("small.hdict", &length);
+    CHECK(bytes != NULL && length > 32);
+    for (long cut = 0; bytes && cut < length; cut++) {
+        save_file("cut.hdict", bytes, (size_t)cut);
+        snprintf(what, sizeof what, "file cut to %ld bytes", cut);
+        expect_read_failure("cut.hdict", H_ERR_FTS1, H_ERR_WFV, what);
+    }
+    for (long at = 32; bytes && at < length; at++) {
+        for (int bit = 0; bit < 8; bit++) {
+            bytes[at] ^= (unsigned char)(1u << bit);
+            save_file("flipped.hdict", bytes, (size_t)length);
+            bytes[at] ^= (unsigned char)(1u << bit);
+            snprintf(what, sizeof what, "bit %d of byte %ld flipped", bit, at);
+            expect_read_failure("flipped.hdict", H_ERR_FTS1, 0, what);
+        }
+    }
+    /* A header announcing a huge payload (2^48 bytes). */
+    for (int i = 16; bytes && i < 24; i++) bytes[i] = i < 22 ? 0xFF : 0;
+    if (bytes) save_file("huge.hdict", bytes, (size_t)length);
+    CHECK_ERROR(read_error("huge.hdict"), H_ERR_FTS1);
+    free(bytes);
+
+    /* JSON nested 100 objects deep (2899, or a parse error), and 100000 arrays deep. */
+    char *text = malloc(400100);
+    if (!text) return;
+    size_t at = 0;
+    for (int i = 0; i < 100; i++) memcpy(text + at, "{\"a\":", 5), at += 5;
+    text[at++] = '1';
+    for (int i = 0; i < 100; i++) text[at++] = '}';
+    save_file("deep.json", text, at);
+    Herror error = read_error("deep.json");
+    CHECK(error == H_ERR_DICT_NESTED_TOO_DEEP || error == H_ERR_FTS1);
+    text[at] = '\0';
+    Htuple texts = tuple_s(text), names = tuple_empty(), values = tuple_empty(), out = {SENTINEL};
+    error = json_to_dict(texts, names, values, &out);
+    CHECK(error == H_ERR_DICT_NESTED_TOO_DEEP || error == H_ERR_FTS1);
+    finish_output(error, &out);
+    destroy_tuple(texts);
+    at = 0;
+    memcpy(text, "{\"a\":", 5), at = 5;
+    for (int i = 0; i < 100000; i++) text[at++] = '[';
+    for (int i = 0; i < 100000; i++) text[at++] = ']';
+    text[at++] = '}';
+    save_file("deep_arrays.json", text, at);
+    error = read_error("deep_arrays.json");
+    CHECK(error == H_ERR_DICT_NESTED_TOO_DEEP || error == H_ERR_FTS1);
+    destroy_tuple(names), destroy_tuple(values);
+    free(text);
+}
+
+/* Embedded images (dlopt's base64 JSON extension) that do not fit their description. */
+static void test_hostile_json_images(void) {
+    const char *bad[] = {
+        "\"type\":\"byte\",\"width\":2,\"height\":1,\"channels\":[\"AAAA\"]",
+        "\"type\":\"byte\",\"width\":2,\"height\":1,\"channels\":[\"!!!=\"]",
+        "\"type\":\"none\",\"width\":2,\"height\":1,\"channels\":[\"AAA=\"]",
+        "\"type\":\"byte\",\"width\":65536,\"height\":65536,\"channels\":[\"AAA=\"]",
+        "\"type\":\"byte\",\"width\":-2,\"height\":1,\"channels\":[\"AAA=\"]",
+        "\"type\":\"byte\",\"width\":2,\"height\":1,\"channels\":[]",
+    };
+    char text[256];
+    for (int i = 0; i < (int)(sizeof bad / sizeof bad[0]); i++) {
+        int length = snprintf(text, sizeof text, "{\"i\": {\"__dlopt_image__\": {%s}}}", bad[i]);
+        save_file("bad_image.json", text, (size_t)length);
+        expect_read_failure("bad_image.json", H_ERR_FTS1, 0, text);
+    }
+}
+
+/* ---- parameter errors of the file operators ------------------------------------------ */
+
+static void test_parameter_errors(void) {
+    Htuple cleared = new_dict(), names = tuple_empty(), values = tuple_empty();
+    Htuple file = tuple_s("p.hdict"), out = {SENTINEL};
+    CHECK_OK(clear_handle(cleared));
+    Htuple bad_handles[] = {tuple_empty(), tuple_i(3), cleared, tuple_of("h", (Hhandle)0)};
+    const Herror codes[] = {H_ERR_WIPN1, H_ERR_WIPT1, H_ERR_HANDLE_CLEARED, H_ERR_HANDLE_NULL};
+    for (int i = 0; i < 4; i++) {
+        CHECK_ERROR(write_dict(bad_handles[i], file, names, values), codes[i]);
+        CHECK_MESSAGE_CONTAINS("DictHandle");
+        if (i == 0) continue; /* no dict: no string (one string per dict) */
+        CHECK_ERROR(dict_to_json(bad_handles[i], names, values, &out), codes[i]);
+        CHECK_MESSAGE_CONTAINS("DictHandle");
+        CHECK(out.data == SENTINEL);
+    }
+    CHECK(!file_exists("p.hdict"));
+    for (int i = 0; i < 4; i++) destroy_tuple(bad_handles[i]);
+
+    /* FileName: a string (1202 / 1402), not empty (5214); NULL outputs (1304). */
+    Htuple dict = new_dict(), number = tuple_i(1), two = tuple_of("ss", "a", "b");
+    CHECK_ERROR(write_dict(dict, number, names, values), H_ERR_WIPT2);
+    CHECK_MESSAGE_CONTAINS("FileName");
+    CHECK_ERROR(write_dict(dict, two, names, values), H_ERR_WIPN2);
+    CHECK_MESSAGE_CONTAINS("FileName");
+    CHECK_ERROR(write_with(dict, "", NULL, NULL), H_ERR_WFIN);
+    CHECK_ERROR(read_dict(file, names, values, NULL), H_ERR_WIPV4);
+    CHECK_ERROR(dict_to_json(dict, names, values, NULL), H_ERR_WIPV4);
+    CHECK_ERROR(json_to_dict(number, names, values, &out), H_ERR_WIPT1);
+    CHECK_MESSAGE_CONTAINS("JsonString");
+    CHECK(out.data == SENTINEL);
+    /* A real JSON cannot hold (NaN) fails, and no file appears. */
+    put(dict, tuple_s("nan"), tuple_d(real_of_bits(NAN_BITS)));
+    CHECK(write_with(dict, "nan.json", NULL, NULL) != H_MSG_TRUE);
+    CHECK(!file_exists("nan.json"));
+    destroy_tuple(dict), destroy_tuple(number), destroy_tuple(two), destroy_tuple(file);
+    destroy_tuple(names), destroy_tuple(values);
+}
+
+/* ---- atomic writes -------------------------------------------------------------------- */
+
+static int same_file(const char *name, const unsigned char *bytes, long length) {
+    long actual_length;
+    unsigned char *actual = load_file(name, &actual_length);
+    int same = actual && actual_length == length && memcmp(actual, bytes, (size_t)length) == 0;
+    free(actual);
+    return same;
+}
+
+static void test_atomic_writes(void) {
+    int hidden;
+    int before = entry_count(&hidden);
+    Htuple dict = new_dict();
+    put(dict, tuple_s("v"), tuple_i(1));
+
+    /* A missing directory: 5212, and nothing is created. */
+    CHECK_ERROR(write_with(dict, "no_such_dir/sub/x.hdict", NULL, NULL), H_ERR_EDWF);
+    CHECK_MESSAGE_CONTAINS("no_such_dir");
+    CHECK(!file_exists("no_such_dir"));
+    CHECK(entry_count(&hidden) == before && hidden == 0);
+
+    /* Overwriting: the new content, and no temporary file left. */
+    const char *files[] = {"over.hdict", "over.json"};
+    for (int f = 0; f < 2; f++) {
+        put(dict, tuple_s("v"), tuple_i(1));
+        CHECK_OK(write_with(dict, files[f], NULL, NULL));
+        put(dict, tuple_s("v"), tuple_i(2));
+        CHECK_OK(write_with(dict, files[f], NULL, NULL));
+        Htuple read = read_ok(files[f], NULL, NULL);
+        CHECK(is_int(read, tuple_s("v"), 2));
+        destroy_tuple(read);
+        CHECK(entry_count(&hidden) == before + f + 1 && hidden == 0);
+
+        /* A failed write (a cycle; an image in JSON) leaves the old file as it was. */
+        long length;
+        unsigned char *old = load_file(files[f], &length);
+        put(dict, tuple_s("self"), tuple_of("h", handle_at(dict, 0)));
+        CHECK_ERROR(write_with(dict, files[f], NULL, NULL), H_ERR_HANDLE_CYCLES);
+        remove_key(dict, "self");
+        put_image(dict, 0);
+        CHECK_ERROR(write_with(dict, files[f], "file_type", "json"), H_ERR_HANDLE_NOSER);
+        remove_key(dict, images[0].key);
+        CHECK(old && same_file(files[f], old, length));
+        CHECK(entry_count(&hidden) == before + f + 1 && hidden == 0);
+        free(old);
+    }
+
+    /* A directory in the way: 5212; it stays a directory and no temporary file is left. */
+    CHECK(mkdir("a_dir", 0700) == 0);
+    CHECK_ERROR(write_with(dict, "a_dir", NULL, NULL), H_ERR_EDWF);
+    DIR *directory = opendir("a_dir");
+    CHECK(directory != NULL);
+    if (directory) closedir(directory);
+    CHECK(entry_count(&hidden) == before + 3 && hidden == 0);
+    destroy_tuple(dict);
+}
+
+int main(void) {
+    test_binary_round_trip();
+    test_json_files();
+    test_json_strings();
+    test_json_images();
+    test_unserializable();
+    test_read_errors();
+    test_hostile_files();
+    test_hostile_json_images();
+    test_parameter_errors();
+    test_atomic_writes();
+    return TEST_RESULT();
+}
