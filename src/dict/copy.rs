@@ -3,7 +3,7 @@
 //! A deep copy copies nested dicts and images; device handles are shared (a device is the
 //! hardware, not data). Handles that cannot be copied (cleared, or of a kind without a copy)
 //! fail with their error, or, with `'raise_error_if_content_not_serializable'` = `'false'`,
-//! become NULL handles in the copy.
+//! become NULL handles in the copy (an image that cannot be copied is left out).
 
 use crate::error::{
     H_ERR_HANDLE_CLEARED, H_ERR_HANDLE_CYCLES, H_ERR_HANDLE_NOSER, HalconError, Result,
@@ -76,9 +76,12 @@ fn deep_copy_entries(source: &Dict, path: &mut NestingPath, options: CopyOptions
                     .map_err(|error| error.context(format_args!("key {key}")))?;
                 DictValue::Tuple(Tuple::from_elements(elements))
             }
-            DictValue::Object(image) => DictValue::Object(
-                copy_image(&image).map_err(|error| error.context(format_args!("key {key}")))?,
-            ),
+            DictValue::Object(image) => match copy_image(&image) {
+                Ok(copy) => DictValue::Object(copy),
+                // An object cannot be replaced by a NULL handle: the entry is left out.
+                Err(_) if options.policy == UnserializablePolicy::Substitute => continue,
+                Err(error) => return Err(error.context(format_args!("key {key}"))),
+            },
         };
         entries.push((key, copied));
     }

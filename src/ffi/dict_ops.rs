@@ -227,7 +227,7 @@ pub unsafe extern "C" fn get_dict_param(
 /// dicts and images are copied too (device handles are shared). Generic parameters:
 /// - `'raise_error_if_content_not_serializable'`: `'true'` (default) fails on a handle that
 ///   cannot be copied (cleared, or a model); `'false'` / `'low_level'` put a NULL handle in
-///   its place;
+///   its place (a cleared image under a key is left out);
 /// - `'deep_copy'` (dlopt): `'false'` makes a shallow copy that shares nested handles.
 ///
 /// Errors: a dict that contains itself `H_ERR_HANDLE_CYCLES` (2456); nesting deeper than 64
@@ -304,8 +304,9 @@ pub unsafe extern "C" fn read_dict(
 /// JSON and all others binary. Generic parameters:
 /// - `'file_type'`: `'hdict'` or `'json'`;
 /// - `'raise_error_if_content_not_serializable'`: `'true'` (default) fails on content the
-///   format cannot hold (handles other than dicts; images in JSON); `'false'` /
-///   `'low_level'` write a NULL handle (binary) or omit the entry (JSON);
+///   format cannot hold (handles other than dicts; images in JSON; cleared handles);
+///   `'false'` / `'low_level'` write a NULL handle (binary) or omit the entry (JSON; and
+///   cleared images in either format);
 /// - `'json_image_encoding'` (dlopt): `'base64'` embeds images in JSON.
 ///
 /// Errors: cannot write `H_ERR_EDWF` (5212); content `H_ERR_HANDLE_NOSER` (2455); a NaN or

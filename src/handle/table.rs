@@ -191,12 +191,21 @@ pub(crate) fn release_c_reference(number: u64) -> Result<Option<Arc<dyn ErasedEn
             live.c_references -= 1;
             if live.c_references == 0 { live.anchor.take() } else { None }
         }
-        _ => {
+        Some(_) if !entry.is_cleared() => {
             drop(table);
             drop(entry);
             return Err(HalconError::new(
                 H_ERR_WHDL,
                 format!("object {number:#x} is not owned by the caller (already released?)"),
+            ));
+        }
+        // Cleared (or destroyed) between the lookup and the write lock: a racing clear_handle.
+        _ => {
+            drop(table);
+            drop(entry);
+            return Err(HalconError::new(
+                H_ERR_HANDLE_CLEARED,
+                format!("object {number:#x} was cleared"),
             ));
         }
     };

@@ -90,7 +90,13 @@ impl Encoder<'_> {
     }
 
     fn entries(&mut self, dict: &Dict) -> Result<()> {
-        let entries = dict.snapshot();
+        let mut entries = dict.snapshot();
+        if self.policy == UnserializablePolicy::Substitute {
+            // An image that is gone cannot become a NULL handle: its entry is left out.
+            entries.retain(
+                |(_, value)| !matches!(value, DictValue::Object(image) if image.is_cleared()),
+            );
+        }
         self.u32(entries.len(), "entry count")?;
         for (key, value) in &entries {
             match key {
