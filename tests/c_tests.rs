@@ -6,14 +6,12 @@
 //! - `DLOPT_CI=1` (set by `.ci/run`): a missing valgrind fails instead of skipping.
 //! - `CC`: the C compiler (default `cc`); `CXX`: the C++ compiler (default `c++`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// `target/<profile>`, where cargo put `libdlopt.so` (this test runs from `.../deps/`).
-fn library_dir() -> PathBuf {
-    let executable = std::env::current_exe().expect("current_exe");
-    executable.parent().and_then(Path::parent).expect("target/<profile>/deps").to_path_buf()
-}
+use common::c_library_dir;
 
 fn crate_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -44,7 +42,7 @@ fn run(command: &mut Command, what: &str) {
 
 /// Compiles `c_tests/<name>.c` for `variant` and returns the executable.
 fn build(name: &str, variant: Variant) -> PathBuf {
-    let library = library_dir();
+    let library = c_library_dir();
     let out_dir = library.join("c_tests").join(format!("{variant:?}"));
     std::fs::create_dir_all(&out_dir).expect("create output dir");
     let executable = out_dir.join(name);

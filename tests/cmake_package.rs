@@ -4,13 +4,12 @@
 //!
 //! Skipped with a message when cmake is not installed, unless `DLOPT_CI` is set.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
-fn library_dir() -> PathBuf {
-    let executable = std::env::current_exe().expect("current_exe");
-    executable.parent().and_then(Path::parent).expect("target/<profile>/deps").to_path_buf()
-}
+use common::c_library_dir;
 
 fn run(command: &mut Command, what: &str) -> String {
     let output = command.output().unwrap_or_else(|error| panic!("cannot start {what}: {error}"));
@@ -41,7 +40,7 @@ fn find_package_builds_and_runs_the_quickstart() {
             .arg(source.join("cmake"))
             .arg("-B")
             .arg(&install_build)
-            .arg(format!("-DDLOPT_LIBRARY_DIR={}", library_dir().display()))
+            .arg(format!("-DDLOPT_LIBRARY_DIR={}", c_library_dir().display()))
             .arg(format!("-DCMAKE_INSTALL_PREFIX={}", prefix.display())),
         "configuring cmake/",
     );
