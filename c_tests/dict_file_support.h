@@ -1,50 +1,21 @@
 /*
- * Helpers shared by the dict-file C tests (dict_files.c, dict_files_hostile.c): dict and
- * tuple helpers, write_dict / read_dict wrappers, and file helpers. Every function is
- * `static inline`, so a program that does not use one gets no -Wunused-function warning.
- * A program defines _POSIX_C_SOURCE before including this header.
+ * Helpers of the dict-file C tests (dict_files.c, dict_files_hostile.c): bit-exact reals,
+ * checks of single values under a key, write_dict / read_dict wrappers, and file helpers.
+ * The helpers every C test may use (sentinels, tuples, put / fetch, ...) are in
+ * test_support.h. Every function is `static inline`, so a program that does not use one gets
+ * no -Wunused-function warning. A program defines _POSIX_C_SOURCE before including this
+ * header.
  */
 #ifndef DLOPT_DICT_FILE_SUPPORT_H
 #define DLOPT_DICT_FILE_SUPPORT_H
 
 #include <dirent.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
 #include "test_support.h"
 
 /* ---- helpers ------------------------------------------------------------------------- */
-
-static char sentinel_storage;
-#define SENTINEL ((HtupleData *)(void *)&sentinel_storage)
-
-static inline Htuple new_dict(void) {
-    Htuple dict = HTUPLE_INITIALIZER;
-    CHECK_OK(create_dict(&dict));
-    return dict;
-}
-
-static inline Hhandle handle_at(Htuple tuple, Hlong index) {
-    Hhandle value = 0;
-    CHECK_OK(get_h(tuple, index, &value));
-    return value;
-}
-
-static inline int type_at(Htuple tuple, Hlong index) {
-    int type = -1;
-    CHECK_OK(get_type(tuple, index, &type));
-    return type;
-}
-
-static inline uint64_t real_bits_at(Htuple tuple, Hlong index) {
-    double value = 0;
-    uint64_t bits = 0;
-    CHECK(type_at(tuple, index) == DOUBLE_PAR);
-    CHECK_OK(get_d(tuple, index, &value));
-    memcpy(&bits, &value, sizeof bits);
-    return bits;
-}
 
 static inline uint64_t bits_of(double value) {
     uint64_t bits;
@@ -58,38 +29,10 @@ static inline double real_of_bits(uint64_t bits) {
     return value;
 }
 
-/* A tuple of `count` values described by `types` ('i', 'd', 's', 'h'). */
-static inline Htuple tuple_of(const char *types, ...) {
-    Htuple tuple = HTUPLE_INITIALIZER;
-    Hlong count = (Hlong)strlen(types);
-    CHECK_OK(create_tuple(&tuple, count));
-    va_list args;
-    va_start(args, types);
-    for (Hlong i = 0; i < count; i++) {
-        if (types[i] == 'i') CHECK_OK(set_i(tuple, va_arg(args, Hlong), i));
-        if (types[i] == 'd') CHECK_OK(set_d(tuple, va_arg(args, double), i));
-        if (types[i] == 's') CHECK_OK(set_s(tuple, va_arg(args, const char *), i));
-        if (types[i] == 'h') CHECK_OK(set_h(tuple, va_arg(args, Hhandle), i));
-    }
-    va_end(args);
-    return tuple;
-}
-
-/* Stores `value` under `key`; takes ownership of both tuples. */
-static inline void put(Htuple dict, Htuple key, Htuple value) {
-    CHECK_OK(set_dict_tuple(dict, key, value));
-    destroy_tuple(key);
-    destroy_tuple(value);
-}
-
-/* The tuple under `key` (empty on failure); takes ownership of `key`. A fetched nested dict
- * is a one-handle tuple, usable as a DictHandle. */
-static inline Htuple fetch(Htuple dict, Htuple key) {
-    Htuple value = HTUPLE_INITIALIZER;
-    CHECK_OK(get_dict_tuple(dict, key, &value));
-    destroy_tuple(key);
-    if (value.data == NULL) value = tuple_empty();
-    return value;
+/* The bits of the real at `index`, which must be a DOUBLE_PAR element. */
+static inline uint64_t real_bits_at(Htuple tuple, Hlong index) {
+    CHECK(type_at(tuple, index) == DOUBLE_PAR);
+    return bits_of(real_at(tuple, index));
 }
 
 /* Whether `key` holds exactly one integer / string / real (bit-exact) equal to `expected`.
@@ -131,20 +74,6 @@ static inline int has_key(Htuple dict, Htuple key) {
     return result;
 }
 
-/* The call's output must stay untouched on failure; released on (unexpected) success. */
-static inline void finish_output(Herror error, Htuple *output) {
-    if (error == H_MSG_TRUE)
-        destroy_tuple(*output);
-    else
-        CHECK(output->data == SENTINEL);
-}
-
-/* Generic parameters: none, or one name with one string value. */
-static inline void gen_params(const char *name, const char *value, Htuple *names, Htuple *values) {
-    *names = name ? tuple_s(name) : tuple_empty();
-    *values = value ? tuple_s(value) : tuple_empty();
-}
-
 static inline Herror write_with(Htuple dict, const char *file, const char *name,
                                 const char *value) {
     Htuple names, values, file_tuple = tuple_s(file);
@@ -156,14 +85,14 @@ static inline Herror write_with(Htuple dict, const char *file, const char *name,
 
 /* Reads `file`; on failure checks the output stayed untouched. */
 static inline Herror try_read(const char *file, const char *name, const char *value, Htuple *dict) {
-    Htuple names, values, file_tuple = tuple_s(file), out = {SENTINEL};
+    Htuple names, values, file_tuple = tuple_s(file), out = sentinel_tuple();
     gen_params(name, value, &names, &values);
     Herror error = read_dict(file_tuple, names, values, &out);
     destroy_tuple(file_tuple), destroy_tuple(names), destroy_tuple(values);
     if (error == H_MSG_TRUE)
         *dict = out;
     else
-        CHECK(out.data == SENTINEL);
+        CHECK(out.data == SENTINEL_DATA);
     return error;
 }
 
@@ -191,12 +120,6 @@ static inline void expect_read_failure(const char *file, Herror code, Herror oth
                 (int)error, (int)code, dlopt_last_error_message());
         test_failures++;
     }
-}
-
-static inline void remove_key(Htuple dict, const char *key) {
-    Htuple key_tuple = tuple_s(key);
-    CHECK_OK(remove_dict_key(dict, key_tuple));
-    destroy_tuple(key_tuple);
 }
 
 static inline unsigned char *load_file(const char *name, long *length) {

@@ -352,10 +352,10 @@ static void test_json_strings(void) {
     } else {
         destroy_tuple(texts);
     }
-    Htuple out = {SENTINEL};
+    Htuple out = sentinel_tuple();
     Htuple ft = tuple_s("file_type"), hdict = tuple_s("hdict");
     CHECK_ERROR(dict_to_json(both, ft, hdict, &out), H_ERR_WIPV3);
-    CHECK(out.data == SENTINEL);
+    CHECK(out.data == SENTINEL_DATA);
     destroy_tuple(ft), destroy_tuple(hdict), destroy_tuple(names), destroy_tuple(values);
     destroy_tuple(both), destroy_tuple(a), destroy_tuple(b);
 }
@@ -369,9 +369,9 @@ static void test_json_images(void) {
     put_image(dict, 3); /* uint2 */
     CHECK_ERROR(write_with(dict, "img.json", NULL, NULL), H_ERR_HANDLE_NOSER);
     CHECK(!file_exists("img.json"));
-    Htuple names = tuple_empty(), values = tuple_empty(), out = {SENTINEL};
+    Htuple names = tuple_empty(), values = tuple_empty(), out = sentinel_tuple();
     CHECK_ERROR(dict_to_json(dict, names, values, &out), H_ERR_HANDLE_NOSER);
-    CHECK(out.data == SENTINEL);
+    CHECK(out.data == SENTINEL_DATA);
     destroy_tuple(names), destroy_tuple(values);
 
     CHECK_OK(write_with(dict, "img.json", "raise_error_if_content_not_serializable", "false"));
@@ -391,7 +391,7 @@ static void test_json_images(void) {
 
 static void test_unserializable(void) {
     const char *policy = "raise_error_if_content_not_serializable";
-    Htuple dict = new_dict(), names = tuple_empty(), values = tuple_empty(), out = {SENTINEL};
+    Htuple dict = new_dict(), names = tuple_empty(), values = tuple_empty(), out = sentinel_tuple();
     put(dict, tuple_s("n"), tuple_i(1));
     put(dict, tuple_s("self"), tuple_of("h", handle_at(dict, 0)));
     CHECK_ERROR(write_with(dict, "cycle.hdict", NULL, NULL), H_ERR_HANDLE_CYCLES);
@@ -399,7 +399,7 @@ static void test_unserializable(void) {
     CHECK_ERROR(write_with(dict, "cycle.hdict", policy, "false"), H_ERR_HANDLE_CYCLES);
     CHECK_ERROR(write_with(dict, "cycle.json", policy, "false"), H_ERR_HANDLE_CYCLES);
     CHECK_ERROR(dict_to_json(dict, names, values, &out), H_ERR_HANDLE_CYCLES);
-    CHECK(out.data == SENTINEL);
+    CHECK(out.data == SENTINEL_DATA);
     CHECK(!file_exists("cycle.hdict") && !file_exists("cycle.json"));
     remove_key(dict, "self"); /* breaks the cycle (else the dict leaks) */
     destroy_tuple(names), destroy_tuple(values), destroy_tuple(dict);
@@ -440,7 +440,7 @@ static void test_unserializable(void) {
 
 static void test_parameter_errors(void) {
     Htuple cleared = new_dict(), names = tuple_empty(), values = tuple_empty();
-    Htuple file = tuple_s("p.hdict"), out = {SENTINEL};
+    Htuple file = tuple_s("p.hdict"), out = sentinel_tuple();
     CHECK_OK(clear_handle(cleared));
     Htuple bad_handles[] = {tuple_empty(), tuple_i(3), cleared, tuple_of("h", (Hhandle)0)};
     const Herror codes[] = {H_ERR_WIPN1, H_ERR_WIPT1, H_ERR_HANDLE_CLEARED, H_ERR_HANDLE_NULL};
@@ -450,7 +450,7 @@ static void test_parameter_errors(void) {
         if (i == 0) continue; /* no dict: no string (one string per dict) */
         CHECK_ERROR(dict_to_json(bad_handles[i], names, values, &out), codes[i]);
         CHECK_MESSAGE_CONTAINS("DictHandle");
-        CHECK(out.data == SENTINEL);
+        CHECK(out.data == SENTINEL_DATA);
     }
     CHECK(!file_exists("p.hdict"));
     for (int i = 0; i < 4; i++) destroy_tuple(bad_handles[i]);
@@ -466,7 +466,7 @@ static void test_parameter_errors(void) {
     CHECK_ERROR(dict_to_json(dict, names, values, NULL), H_ERR_WIPV4);
     CHECK_ERROR(json_to_dict(number, names, values, &out), H_ERR_WIPT1);
     CHECK_MESSAGE_CONTAINS("JsonString");
-    CHECK(out.data == SENTINEL);
+    CHECK(out.data == SENTINEL_DATA);
     /* A real JSON cannot hold (NaN) fails, and no file appears. */
     put(dict, tuple_s("nan"), tuple_d(real_of_bits(NAN_BITS)));
     CHECK(write_with(dict, "nan.json", NULL, NULL) != H_MSG_TRUE);

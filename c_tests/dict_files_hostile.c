@@ -170,7 +170,8 @@ static void test_hostile_files(void) {
     Herror error = read_error("deep.json");
     CHECK(error == H_ERR_DICT_NESTED_TOO_DEEP || error == H_ERR_FTS1);
     text[at] = '\0';
-    Htuple texts = tuple_s(text), names = tuple_empty(), values = tuple_empty(), out = {SENTINEL};
+    Htuple texts = tuple_s(text), names = tuple_empty(), values = tuple_empty();
+    Htuple out = sentinel_tuple();
     error = json_to_dict(texts, names, values, &out);
     CHECK(error == H_ERR_DICT_NESTED_TOO_DEEP || error == H_ERR_FTS1);
     finish_output(error, &out);
@@ -189,7 +190,7 @@ static void test_hostile_files(void) {
 
 static void test_invalid_json_strings(void) {
     /* Invalid JSON (5220) and top levels other than an object fail; nothing is returned. */
-    Htuple names, values, out = {SENTINEL};
+    Htuple names, values, out = sentinel_tuple();
     const char *bad[] = {"{\"a\":", "{\"a\" 1}", "", "[1, 2]", "42", "\"text\"", "null"};
     for (int i = 0; i < 7; i++) {
         Htuple texts_bad = tuple_of("ss", "{\"ok\": 1}", bad[i]);
@@ -200,7 +201,7 @@ static void test_invalid_json_strings(void) {
         else
             CHECK(error != H_MSG_TRUE);
         finish_output(error, &out);
-        out.data = SENTINEL;
+        out = sentinel_tuple();
         destroy_tuple(texts_bad), destroy_tuple(names), destroy_tuple(values);
     }
 }

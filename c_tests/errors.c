@@ -10,15 +10,6 @@
 
 #include "test_support.h"
 
-static max_align_t sentinel_storage;
-#define SENTINEL_DATA ((struct HtupleData *)(void *)&sentinel_storage)
-
-static Htuple sentinel_tuple(void) {
-    Htuple tuple = HTUPLE_INITIALIZER;
-    tuple.data = SENTINEL_DATA;
-    return tuple;
-}
-
 /* The calling thread's extended error info, copied into plain C values. */
 struct error_info {
     char operator_name[128];
@@ -42,9 +33,7 @@ static struct error_info read_error_info(void) {
     copy_text(info.operator_name, sizeof info.operator_name, string_at(name, 0));
     info.code = int_at(code, 0);
     copy_text(info.message, sizeof info.message, string_at(message, 0));
-    CHECK_OK(destroy_tuple(name));
-    CHECK_OK(destroy_tuple(code));
-    CHECK_OK(destroy_tuple(message));
+    CHECK_DESTROY(name, code, message);
     return info;
 }
 
@@ -69,14 +58,12 @@ static Herror error_text_of_code(Hlong code, char *buffer, size_t size) {
 
 /* Makes get_dict_tuple fail with a missing key (2894). */
 static void fail_with_missing_key(const char *key_text) {
-    Htuple dict = HTUPLE_INITIALIZER;
-    CHECK_OK(create_dict(&dict));
+    Htuple dict = new_dict();
     Htuple key = tuple_s(key_text);
     Htuple value = sentinel_tuple();
     CHECK_ERROR(get_dict_tuple(dict, key, &value), H_ERR_DICT_KEY);
     CHECK(value.data == SENTINEL_DATA);
-    CHECK_OK(destroy_tuple(key));
-    CHECK_OK(destroy_tuple(dict));
+    CHECK_DESTROY(key, dict);
 }
 
 /* Before any failure, a thread reports '' / 2 / '' and an empty last message. */
@@ -204,8 +191,7 @@ static void test_extended_error_info(void) {
     CHECK(strcmp(info.message, dlopt_last_error_message()) == 0);
 
     /* Successful calls (including get_extended_error_info itself) keep it. */
-    Htuple dict = HTUPLE_INITIALIZER;
-    CHECK_OK(create_dict(&dict));
+    Htuple dict = new_dict();
     Htuple key = tuple_s("k");
     Htuple value = tuple_i(1);
     CHECK_OK(set_dict_tuple(dict, key, value));
@@ -232,10 +218,7 @@ static void test_extended_error_info(void) {
     CHECK(info.code == H_ERR_CTPL_WIDX);
     CHECK(strstr(info.message, "7") != NULL);
 
-    CHECK_OK(destroy_tuple(real_key));
-    CHECK_OK(destroy_tuple(value));
-    CHECK_OK(destroy_tuple(key));
-    CHECK_OK(destroy_tuple(dict));
+    CHECK_DESTROY(real_key, value, key, dict);
 }
 
 /* get_extended_error_info's own NULL outputs: 1301..1303, nothing written. */

@@ -9,27 +9,6 @@
 
 #include "test_support.h"
 
-static max_align_t sentinel_storage;
-#define SENTINEL_DATA ((struct HtupleData *)(void *)&sentinel_storage)
-
-static Htuple new_dict(void) {
-    Htuple dict = HTUPLE_INITIALIZER;
-    CHECK_OK(create_dict(&dict));
-    return dict;
-}
-
-static Hhandle handle_at(Htuple tuple, Hlong index) {
-    Hhandle number = 0;
-    CHECK_OK(get_h(tuple, index, &number));
-    return number;
-}
-
-static Htuple tuple_h(Hhandle number) {
-    Htuple tuple = HTUPLE_INITIALIZER;
-    CHECK_OK(create_tuple_h(&tuple, number));
-    return tuple;
-}
-
 /* Uses the dict with handle `number` (through a fresh tuple made from the raw number) and
  * returns the Herror: H_MSG_TRUE while it lives, 2454 once destroyed, ... */
 static Herror use_dict(Hhandle number) {
@@ -38,10 +17,7 @@ static Herror use_dict(Hhandle number) {
     Htuple no_keys = tuple_empty();
     Htuple keys = HTUPLE_INITIALIZER;
     Herror result = get_dict_param(raw, name, no_keys, &keys);
-    CHECK_OK(destroy_tuple(keys));
-    CHECK_OK(destroy_tuple(no_keys));
-    CHECK_OK(destroy_tuple(name));
-    CHECK_OK(destroy_tuple(raw));
+    CHECK_DESTROY(keys, no_keys, name, raw);
     return result;
 }
 
@@ -57,6 +33,15 @@ static Herror get_value(Htuple dict, const char *key_text, Htuple *value) {
     Herror result = get_dict_tuple(dict, key, value);
     CHECK_OK(destroy_tuple(key));
     return result;
+}
+
+/* Stores a new dict under `key_text` and returns its number: `dict` holds its only reference. */
+static Hhandle store_new_dict(Htuple dict, const char *key_text) {
+    Htuple stored = new_dict();
+    Hhandle number = handle_at(stored, 0);
+    set_value(dict, key_text, stored);
+    CHECK_OK(destroy_tuple(stored));
+    return number;
 }
 
 /* A one-element semantic type / flag of an operator's output, as text or integer. */
@@ -86,8 +71,7 @@ static Hobject new_image(void) {
     Htuple size = tuple_i(2);
     Hobject image = 0;
     CHECK_OK(gen_image_const(&image, type, size, size));
-    CHECK_OK(destroy_tuple(type));
-    CHECK_OK(destroy_tuple(size));
+    CHECK_DESTROY(type, size);
     return image;
 }
 
@@ -166,8 +150,7 @@ static void test_dict_references(void) {
     Htuple data = HTUPLE_INITIALIZER;
     CHECK_OK(get_value(got, "data", &data));
     CHECK(strcmp(string_at(data, 0), "payload") == 0);
-    CHECK_OK(destroy_tuple(data));
-    CHECK_OK(destroy_tuple(got));
+    CHECK_DESTROY(data, got);
 
     /* Removing the key destroys it. */
     Htuple key = tuple_s("inner");
@@ -176,19 +159,13 @@ static void test_dict_references(void) {
     CHECK_ERROR(use_dict(inner_number), H_ERR_HANDLE_CLEARED);
 
     /* Overwriting the key destroys it. */
-    Htuple replaced = new_dict();
-    Hhandle replaced_number = handle_at(replaced, 0);
-    set_value(outer, "slot", replaced);
-    CHECK_OK(destroy_tuple(replaced));
+    Hhandle replaced_number = store_new_dict(outer, "slot");
     CHECK_OK(use_dict(replaced_number));
     set_value(outer, "slot", payload);
     CHECK_ERROR(use_dict(replaced_number), H_ERR_HANDLE_CLEARED);
 
     /* Destroying the outer dict's last tuple destroys what it holds. */
-    Htuple nested = new_dict();
-    Hhandle nested_number = handle_at(nested, 0);
-    set_value(outer, "nested", nested);
-    CHECK_OK(destroy_tuple(nested));
+    Hhandle nested_number = store_new_dict(outer, "nested");
     CHECK_OK(use_dict(nested_number));
     CHECK_OK(destroy_tuple(outer));
     CHECK_ERROR(use_dict(outer_number), H_ERR_HANDLE_CLEARED);
@@ -212,8 +189,7 @@ static void test_clear_handle(void) {
 
     Htuple key = tuple_s("k");
     Htuple value = tuple_i(1);
-    Htuple out = HTUPLE_INITIALIZER;
-    out.data = SENTINEL_DATA;
+    Htuple out = sentinel_tuple();
     CHECK_ERROR(set_dict_tuple(dict, key, value), H_ERR_HANDLE_CLEARED);
     CHECK_MESSAGE_CONTAINS("DictHandle");
     CHECK_ERROR(set_dict_tuple(copy, key, value), H_ERR_HANDLE_CLEARED);
@@ -242,10 +218,7 @@ static void test_clear_handle(void) {
     Htuple second = new_dict();
     Hhandle first_number = handle_at(first, 0);
     Hhandle second_number = handle_at(second, 0);
-    Htuple both = HTUPLE_INITIALIZER;
-    CHECK_OK(create_tuple(&both, 2));
-    CHECK_OK(set_h(both, first_number, 0));
-    CHECK_OK(set_h(both, second_number, 1));
+    Htuple both = tuple_of("hh", first_number, second_number);
     CHECK_OK(clear_handle(both));
     CHECK_ERROR(set_dict_tuple(first, key, value), H_ERR_HANDLE_CLEARED);
     CHECK_ERROR(set_dict_tuple(second, key, value), H_ERR_HANDLE_CLEARED);
@@ -256,17 +229,7 @@ static void test_clear_handle(void) {
     Htuple empty = tuple_empty();
     CHECK_OK(clear_handle(empty));
 
-    CHECK_OK(destroy_tuple(empty));
-    CHECK_OK(destroy_tuple(null_handle));
-    CHECK_OK(destroy_tuple(both));
-    CHECK_OK(destroy_tuple(first));
-    CHECK_OK(destroy_tuple(second));
-    CHECK_OK(destroy_tuple(value));
-    CHECK_OK(destroy_tuple(key));
-    CHECK_OK(destroy_tuple(stored));
-    CHECK_OK(destroy_tuple(holder));
-    CHECK_OK(destroy_tuple(copy));
-    CHECK_OK(destroy_tuple(dict));
+    CHECK_DESTROY(empty, null_handle, both, first, second, value, key, stored, holder, copy, dict);
 }
 
 /* clear_handle checks every element before clearing any: a non-handle element is 1201,
@@ -299,11 +262,7 @@ static void test_clear_handle_errors(void) {
     Htuple none = HTUPLE_INITIALIZER;
     CHECK_ERROR(clear_handle(none), H_ERR_WIPV1);
 
-    CHECK_OK(destroy_tuple(undefined));
-    CHECK_OK(destroy_tuple(string));
-    CHECK_OK(destroy_tuple(integer));
-    CHECK_OK(destroy_tuple(mixed));
-    CHECK_OK(destroy_tuple(dict));
+    CHECK_DESTROY(undefined, string, integer, mixed, dict);
     CHECK_ERROR(use_dict(number), H_ERR_HANDLE_CLEARED);
 }
 
@@ -328,8 +287,7 @@ static void test_invalid_numbers(void) {
     Htuple image_handle = tuple_h(image);
     CHECK_ERROR(set_dict_tuple(image_handle, key, value), H_ERR_WRONG_HANDLE_TYPE);
     CHECK_MESSAGE_CONTAINS("image");
-    Htuple out = HTUPLE_INITIALIZER;
-    out.data = SENTINEL_DATA;
+    Htuple out = sentinel_tuple();
     CHECK_ERROR(get_dict_tuple(image_handle, key, &out), H_ERR_WRONG_HANDLE_TYPE);
     CHECK(out.data == SENTINEL_DATA);
 
@@ -338,14 +296,9 @@ static void test_invalid_numbers(void) {
     Htuple as_integer = tuple_i((Hlong)handle_at(dict, 0));
     CHECK_ERROR(set_dict_tuple(as_integer, key, value), H_ERR_WIPT1);
 
-    CHECK_OK(destroy_tuple(as_integer));
-    CHECK_OK(destroy_tuple(dict));
-    CHECK_OK(destroy_tuple(image_handle));
+    CHECK_DESTROY(as_integer, dict, image_handle);
     CHECK_OK(clear_obj(image));
-    CHECK_OK(destroy_tuple(null_handle));
-    CHECK_OK(destroy_tuple(garbage));
-    CHECK_OK(destroy_tuple(value));
-    CHECK_OK(destroy_tuple(key));
+    CHECK_DESTROY(null_handle, garbage, value, key);
 }
 
 /* An image handle in a tuple keeps the image after clear_obj; clear_handle destroys it. */
@@ -356,9 +309,8 @@ static void test_image_handles(void) {
     Htuple channels = HTUPLE_INITIALIZER;
     CHECK_OK(count_channels(image, &channels)); /* the tuple still holds it */
     CHECK(int_at(channels, 0) == 1);
-    CHECK_OK(destroy_tuple(channels));
-    CHECK_OK(destroy_tuple(holder));
-    channels.data = SENTINEL_DATA;
+    CHECK_DESTROY(channels, holder);
+    channels = sentinel_tuple();
     CHECK_ERROR(count_channels(image, &channels), H_ERR_HANDLE_CLEARED);
     CHECK(channels.data == SENTINEL_DATA);
 
@@ -406,16 +358,11 @@ static void test_is_handle(void) {
     CHECK_ERROR(tuple_is_handle_elem(dict, NULL), H_ERR_WIPV2);
     Htuple undefined = HTUPLE_INITIALIZER;
     CHECK_OK(create_tuple(&undefined, 1));
-    flags.data = SENTINEL_DATA;
+    flags = sentinel_tuple();
     CHECK_ERROR(tuple_is_handle_elem(undefined, &flags), H_ERR_WIPT1);
     CHECK(flags.data == SENTINEL_DATA);
 
-    CHECK_OK(destroy_tuple(undefined));
-    CHECK_OK(destroy_tuple(mixed));
-    CHECK_OK(destroy_tuple(garbage));
-    CHECK_OK(destroy_tuple(integer));
-    CHECK_OK(destroy_tuple(empty));
-    CHECK_OK(destroy_tuple(dict));
+    CHECK_DESTROY(undefined, mixed, garbage, integer, empty, dict);
 }
 
 /* tuple_is_valid_handle: per element, 1 only for a handle to a live object. */
@@ -469,8 +416,7 @@ static void test_is_valid_handle(void) {
 
     CHECK_OK(destroy_tuple(tuple));
     CHECK_OK(clear_obj(image));
-    CHECK_OK(destroy_tuple(cleared));
-    CHECK_OK(destroy_tuple(dict));
+    CHECK_DESTROY(cleared, dict);
 }
 
 /* tuple_sem_type: the type of the whole tuple. */
@@ -524,18 +470,13 @@ static void test_sem_type(void) {
 
     CHECK_ERROR(tuple_sem_type(first, NULL), H_ERR_WIPV2);
     Htuple none = HTUPLE_INITIALIZER;
-    Htuple out = HTUPLE_INITIALIZER;
-    out.data = SENTINEL_DATA;
+    Htuple out = sentinel_tuple();
     CHECK_ERROR(tuple_sem_type(none, &out), H_ERR_WIPV1);
     CHECK(out.data == SENTINEL_DATA);
 
-    CHECK_OK(destroy_tuple(empty));
-    CHECK_OK(destroy_tuple(values));
-    CHECK_OK(destroy_tuple(image_tuple));
-    CHECK_OK(destroy_tuple(dicts));
+    CHECK_DESTROY(empty, values, image_tuple, dicts);
     CHECK_OK(clear_obj(image));
-    CHECK_OK(destroy_tuple(second));
-    CHECK_OK(destroy_tuple(first));
+    CHECK_DESTROY(second, first);
 }
 
 int main(void) {

@@ -8,10 +8,6 @@
 
 #include "test_support.h"
 
-static max_align_t sentinel_storage;
-#define SENTINEL_DATA ((struct HtupleData *)(void *)&sentinel_storage)
-#define SENTINEL_OBJECT ((Hobject)777)
-
 static const char *const pixel_types[] = {"byte", "int1", "uint2", "int2", "int4", "int8", "real"};
 static const size_t pixel_sizes[] = {1, 1, 2, 2, 4, 8, 4};
 #define PIXEL_TYPE_COUNT (sizeof pixel_types / sizeof pixel_types[0])
@@ -63,12 +59,6 @@ static void fill(unsigned char *bytes, size_t length, unsigned seed) {
     }
 }
 
-static void destroy3(Htuple a, Htuple b, Htuple c) {
-    CHECK_OK(destroy_tuple(a));
-    CHECK_OK(destroy_tuple(b));
-    CHECK_OK(destroy_tuple(c));
-}
-
 /* Runs gen_image1 with plain C values. */
 static Herror make_image1(Hobject *image, const char *type, Hlong width, Hlong height,
                           const void *pixels) {
@@ -77,8 +67,7 @@ static Herror make_image1(Hobject *image, const char *type, Hlong width, Hlong h
     Htuple height_tuple = tuple_i(height);
     Htuple pointer = pointer_tuple(pixels);
     Herror result = gen_image1(image, type_tuple, width_tuple, height_tuple, pointer);
-    destroy3(type_tuple, width_tuple, height_tuple);
-    CHECK_OK(destroy_tuple(pointer));
+    CHECK_DESTROY(type_tuple, width_tuple, height_tuple, pointer);
     return result;
 }
 
@@ -92,9 +81,7 @@ static Herror make_extern1(Hobject *image, const char *type, Hlong width, Hlong 
     Htuple clear = proc == NULL ? tuple_i(0) : clear_proc_tuple(proc);
     Herror result =
         gen_image1_extern(image, type_tuple, width_tuple, height_tuple, pointer, clear);
-    destroy3(type_tuple, width_tuple, height_tuple);
-    CHECK_OK(destroy_tuple(pointer));
-    CHECK_OK(destroy_tuple(clear));
+    CHECK_DESTROY(type_tuple, width_tuple, height_tuple, pointer, clear);
     return result;
 }
 
@@ -109,9 +96,7 @@ static Herror make_extern3(Hobject *image, Hlong width, Hlong height, void *red,
     Htuple b = pointer_tuple(blue);
     Htuple clear = clear_proc_tuple(proc);
     Herror result = gen_image3_extern(image, type_tuple, width_tuple, height_tuple, r, g, b, clear);
-    destroy3(type_tuple, width_tuple, height_tuple);
-    destroy3(r, g, b);
-    CHECK_OK(destroy_tuple(clear));
+    CHECK_DESTROY(type_tuple, width_tuple, height_tuple, r, g, b, clear);
     return result;
 }
 
@@ -128,15 +113,8 @@ static void *image_pointer1(Hobject image, char *type, size_t type_size, Hlong *
         *width = int_at(width_tuple, 0);
         *height = int_at(height_tuple, 0);
     }
-    destroy3(pointer, type_tuple, width_tuple);
-    CHECK_OK(destroy_tuple(height_tuple));
+    CHECK_DESTROY(pointer, type_tuple, width_tuple, height_tuple);
     return result;
-}
-
-static void *pixels_of(Hobject image) {
-    char type[16];
-    Hlong width = 0, height = 0;
-    return image_pointer1(image, type, sizeof type, &width, &height);
 }
 
 static Hlong channels_of(Hobject image) {
@@ -147,10 +125,13 @@ static Hlong channels_of(Hobject image) {
     return count;
 }
 
-static Htuple new_dict(void) {
-    Htuple dict = HTUPLE_INITIALIZER;
-    CHECK_OK(create_dict(&dict));
-    return dict;
+/* count_channels into a sentinel output, which must stay untouched on failure (released on
+ * success); returns the error. */
+static Herror try_count_channels(Hobject image) {
+    Htuple channels = sentinel_tuple();
+    Herror error = count_channels(image, &channels);
+    finish_output(error, &channels);
+    return error;
 }
 
 /* gen_image1 for every pixel type: the pixels are copied; the properties are right. */
@@ -179,8 +160,7 @@ static void test_gen_image1_all_types(void) {
         Htuple width_tuple = HTUPLE_INITIALIZER, height_tuple = HTUPLE_INITIALIZER;
         CHECK_OK(get_image_size(image, &width_tuple, &height_tuple));
         CHECK(int_at(width_tuple, 0) == WIDTH && int_at(height_tuple, 0) == HEIGHT);
-        CHECK_OK(destroy_tuple(width_tuple));
-        CHECK_OK(destroy_tuple(height_tuple));
+        CHECK_DESTROY(width_tuple, height_tuple);
         CHECK(channels_of(image) == 1);
         Htuple type_tuple = HTUPLE_INITIALIZER;
         CHECK_OK(get_image_type(image, &type_tuple));
@@ -209,7 +189,7 @@ static void test_gen_image3(void) {
     Htuple r = pointer_tuple(red), g = pointer_tuple(green), b = pointer_tuple(blue);
     Hobject image = 0;
     CHECK_OK(gen_image3(&image, type, width, height, r, g, b));
-    destroy3(r, g, b);
+    CHECK_DESTROY(r, g, b);
     CHECK(channels_of(image) == 3);
 
     Htuple pr = HTUPLE_INITIALIZER, pg = HTUPLE_INITIALIZER, pb = HTUPLE_INITIALIZER;
@@ -226,8 +206,7 @@ static void test_gen_image3(void) {
     CHECK(int_at(out_width, 0) == WIDTH && int_at(out_height, 0) == HEIGHT);
     /* get_image_pointer1 gives the first channel. */
     CHECK(pixels_of(image) == pixels_r);
-    destroy3(pr, pg, pb);
-    destroy3(out_type, out_width, out_height);
+    CHECK_DESTROY(pr, pg, pb, out_type, out_width, out_height);
 
     /* get_image_pointer3 on a one-channel image: 3359, outputs untouched. */
     Hobject single = 0;
@@ -252,9 +231,9 @@ static void test_gen_image3(void) {
     CHECK_ERROR(gen_image3(&out, type, width, height, r, b, null_pointer), H_ERR_WIPV6);
     CHECK_ERROR(gen_image3(NULL, type, width, height, r, r, b), H_ERR_WION1);
     CHECK(out == SENTINEL_OBJECT);
-    destroy3(r, b, null_pointer);
+    CHECK_DESTROY(r, b, null_pointer);
 
-    destroy3(type, width, height);
+    CHECK_DESTROY(type, width, height);
     CHECK_OK(clear_obj(single));
     CHECK_OK(clear_obj(image));
 }
@@ -276,7 +255,7 @@ static void test_gen_image_const(void) {
         CHECK(all_zero);
         CHECK(channels_of(image) == 1);
         CHECK_OK(clear_obj(image));
-        destroy3(type, width, height);
+        CHECK_DESTROY(type, width, height);
     }
 }
 
@@ -303,10 +282,7 @@ static void test_extern_clear_obj(void) {
     CHECK(was_cleared(buffer));
 
     /* Later use: gone (2454); releasing it again is an error and never calls ClearProc. */
-    Htuple channels = HTUPLE_INITIALIZER;
-    channels.data = SENTINEL_DATA;
-    CHECK_ERROR(count_channels(image, &channels), H_ERR_HANDLE_CLEARED);
-    CHECK(channels.data == SENTINEL_DATA);
+    CHECK_ERROR(try_count_channels(image), H_ERR_HANDLE_CLEARED);
     CHECK_ERROR(clear_obj(image), H_ERR_HANDLE_CLEARED); /* documented: once gone, 2454 */
     CHECK(clear_calls == 1);
 }
@@ -376,21 +352,15 @@ static void test_extern_clear_handle(void) {
     unsigned char *buffer = malloc(4);
     Hobject image = 0;
     CHECK_OK(make_extern1(&image, "byte", 2, 2, buffer, free_clear));
-    Htuple handle = HTUPLE_INITIALIZER;
-    CHECK_OK(create_tuple_h(&handle, image));
+    Htuple handle = tuple_h(image);
     Htuple dict = new_dict();
     Htuple key = tuple_s("image");
     CHECK_OK(set_dict_object(image, dict, key));
     CHECK_OK(clear_handle(handle));
     CHECK(clear_calls == 1 && was_cleared(buffer));
-    Htuple channels = HTUPLE_INITIALIZER;
-    channels.data = SENTINEL_DATA;
-    CHECK_ERROR(count_channels(image, &channels), H_ERR_HANDLE_CLEARED);
-    CHECK(channels.data == SENTINEL_DATA);
+    CHECK_ERROR(try_count_channels(image), H_ERR_HANDLE_CLEARED);
     CHECK_ERROR(clear_obj(image), H_ERR_HANDLE_CLEARED);
-    CHECK_OK(destroy_tuple(handle));
-    CHECK_OK(destroy_tuple(dict));
-    CHECK_OK(destroy_tuple(key));
+    CHECK_DESTROY(handle, dict, key);
     CHECK(clear_calls == 1);
 }
 
@@ -418,8 +388,7 @@ static void test_extern3(void) {
     Htuple type = HTUPLE_INITIALIZER, width = HTUPLE_INITIALIZER, height = HTUPLE_INITIALIZER;
     CHECK_OK(get_image_pointer3(image, &pr, &pg, &pb, &type, &width, &height));
     CHECK(pointer_at(pr) == red && pointer_at(pg) == green && pointer_at(pb) == blue);
-    destroy3(pr, pg, pb);
-    destroy3(type, width, height);
+    CHECK_DESTROY(pr, pg, pb, type, width, height);
     CHECK_OK(clear_obj(image));
     CHECK(clear_calls == 3);
     CHECK(was_cleared(red) && was_cleared(green) && was_cleared(blue));
@@ -461,8 +430,7 @@ static void test_extern_errors(void) {
     CHECK_ERROR(gen_image1_extern(&image, type, size, size, pointer, real), H_ERR_WIPT5);
     CHECK_ERROR(gen_image3_extern(&image, type, size, size, pointer, pointer, pointer, real),
                 H_ERR_WIPT7);
-    destroy3(type, size, pointer);
-    CHECK_OK(destroy_tuple(real));
+    CHECK_DESTROY(type, size, pointer, real);
     CHECK(image == SENTINEL_OBJECT);
     CHECK(clear_calls == 0);
     free(buffer); /* still the caller's */
@@ -496,7 +464,7 @@ static void test_gen_image_errors(void) {
     Htuple height = tuple_i(DLOPT_MAX_IMAGE_DIMENSION);
     area = gen_image_const(&image, type, width, height);
     CHECK(area == H_ERR_WIPV2 || area == H_ERR_WIPV3);
-    destroy3(type, width, height);
+    CHECK_DESTROY(type, width, height);
 
     CHECK_ERROR(make_image1(&image, "byte", 4, 4, NULL), H_ERR_WIPV4);
     CHECK_MESSAGE_CONTAINS("PixelPointer");
@@ -517,15 +485,13 @@ static void test_gen_image_errors(void) {
     CHECK_ERROR(gen_image1(&image, type, height, height, width), H_ERR_WIPT4);
     CHECK_ERROR(gen_image_const(NULL, type, height, height), H_ERR_WION1);
     CHECK(image == SENTINEL_OBJECT);
-    destroy3(type, width, height);
-    CHECK_OK(destroy_tuple(pointer));
+    CHECK_DESTROY(type, width, height, pointer);
 }
 
 /* Objects that are not live images: 0 (2453), garbage (2450), released (2454), a dict
  * (2404); clear_obj twice (2450); clear_obj(0) is accepted. */
 static void test_object_errors(void) {
-    Htuple out = HTUPLE_INITIALIZER;
-    out.data = SENTINEL_DATA;
+    Htuple out = sentinel_tuple();
 
     CHECK_ERROR(count_channels(0, &out), H_ERR_HANDLE_NULL);
     CHECK_ERROR(get_image_type(0x123456789u, &out), H_ERR_WHDL);
@@ -533,8 +499,7 @@ static void test_object_errors(void) {
     CHECK_OK(clear_obj(0));
 
     Htuple dict = new_dict();
-    Hhandle dict_number = 0;
-    CHECK_OK(get_h(dict, 0, &dict_number));
+    Hhandle dict_number = handle_at(dict, 0);
     CHECK_ERROR(count_channels(dict_number, &out), H_ERR_WRONG_HANDLE_TYPE);
     CHECK_MESSAGE_CONTAINS("dict");
     Htuple key = tuple_s("k");
@@ -580,8 +545,7 @@ static void test_object_errors(void) {
     CHECK(out.data == SENTINEL_DATA);
     CHECK_OK(clear_obj(image));
 
-    CHECK_OK(destroy_tuple(key));
-    CHECK_OK(destroy_tuple(dict));
+    CHECK_DESTROY(key, dict);
 }
 
 /* Images in dicts: get_dict_object hands out a reference the caller clears; pixels are
@@ -615,8 +579,7 @@ static void test_images_in_dicts(void) {
     CHECK_OK(clear_obj(first));
 
     /* Key holds an object / a tuple. */
-    Htuple out = HTUPLE_INITIALIZER;
-    out.data = SENTINEL_DATA;
+    Htuple out = sentinel_tuple();
     CHECK_ERROR(get_dict_tuple(dict, key, &out), H_ERR_WT_CTRL_EXPECTED);
     CHECK(out.data == SENTINEL_DATA);
     Htuple tuple_key = tuple_s("numbers");
@@ -637,11 +600,7 @@ static void test_images_in_dicts(void) {
     Htuple channels = HTUPLE_INITIALIZER;
     CHECK_ERROR(count_channels(first, &channels), H_ERR_HANDLE_CLEARED);
 
-    CHECK_OK(destroy_tuple(missing));
-    CHECK_OK(destroy_tuple(numbers));
-    CHECK_OK(destroy_tuple(tuple_key));
-    CHECK_OK(destroy_tuple(key));
-    CHECK_OK(destroy_tuple(dict));
+    CHECK_DESTROY(missing, numbers, tuple_key, key, dict);
 }
 
 int main(void) {

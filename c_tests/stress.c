@@ -697,27 +697,18 @@ static void *watchdog_main(void *unused) {
     return NULL;
 }
 
-static Htuple two_strings(const char *first, const char *second) {
-    Htuple tuple = HTUPLE_INITIALIZER;
-    CHECK_OK(create_tuple(&tuple, 2));
-    CHECK_OK(set_s(tuple, first, 0));
-    CHECK_OK(set_s(tuple, second, 1));
-    return tuple;
-}
-
 static void setup(Worker *w) {
     for (int k = 0; k < NKEYS; k++)
         keys[k] = key_spec[k].text ? tuple_s(key_spec[k].text) : tuple_i(key_spec[k].number);
-    key_pair = two_strings("k0", "k0");
-    CHECK_OK(set_i(key_pair, 1, 1));
+    key_pair = tuple_of("si", "k0", (Hlong)1);
     name_keys = tuple_s("keys");
     name_key_data_type = tuple_s("key_data_type");
     name_key_exists = tuple_s("key_exists");
     empty = tuple_empty();
     copy_names_deep = tuple_s("raise_error_if_content_not_serializable");
     copy_values_deep = tuple_s("false");
-    copy_names_flat = two_strings("raise_error_if_content_not_serializable", "deep_copy");
-    copy_values_flat = two_strings("false", "false");
+    copy_names_flat = tuple_of("ss", "raise_error_if_content_not_serializable", "deep_copy");
+    copy_values_flat = tuple_of("ss", "false", "false");
     CHECK_OK(create_tuple(&index_0123, 4));
     for (int i = 0; i < 4; i++) CHECK_OK(set_i(index_0123, i, i));
     type_byte = tuple_s("byte");

@@ -5,33 +5,9 @@
  * NULL or invalid UTF-8 strings). A failed call must leave its outputs untouched.
  */
 #include <math.h>
-#include <stddef.h>
 #include <stdint.h>
 
 #include "test_support.h"
-
-/* A recognisable pointer value for output Htuples that a failed call must not touch. It is
- * never passed to the library as an input. */
-static max_align_t sentinel_storage;
-#define SENTINEL_DATA ((struct HtupleData *)(void *)&sentinel_storage)
-
-static Htuple sentinel_tuple(void) {
-    Htuple tuple = HTUPLE_INITIALIZER;
-    tuple.data = SENTINEL_DATA;
-    return tuple;
-}
-
-static int type_at(Htuple tuple, Hlong index) {
-    int type = -1;
-    CHECK_OK(get_type(tuple, index, &type));
-    return type;
-}
-
-static double real_at(Htuple tuple, Hlong index) {
-    double value = -999999.0;
-    CHECK_OK(get_d(tuple, index, &value));
-    return value;
-}
 
 /* HTUPLE_INITIALIZER holds no storage; destroy_tuple accepts such a tuple. */
 static void test_initializer_and_destroy_null(void) {
@@ -72,10 +48,10 @@ static void test_create_tuple_undefined(void) {
     /* As parameter 3 (Height of gen_image_const): 1203; no object is created. */
     Htuple type = tuple_s("byte");
     Htuple width = tuple_i(4);
-    Hobject image = 777;
+    Hobject image = SENTINEL_OBJECT;
     CHECK_ERROR(gen_image_const(&image, type, width, tuple), H_ERR_WIPT3);
     CHECK_MESSAGE_CONTAINS("undefined");
-    CHECK(image == 777);
+    CHECK(image == SENTINEL_OBJECT);
 
     /* Once every element is set the tuple is accepted. */
     CHECK_OK(set_i(tuple, 12, 2));
@@ -89,10 +65,7 @@ static void test_create_tuple_undefined(void) {
     CHECK(empty.data != NULL);
     CHECK(length_of(empty) == 0);
 
-    CHECK_OK(destroy_tuple(empty));
-    CHECK_OK(destroy_tuple(type));
-    CHECK_OK(destroy_tuple(width));
-    CHECK_OK(destroy_tuple(tuple));
+    CHECK_DESTROY(empty, type, width, tuple);
 }
 
 /* create_tuple_i/_d/_s/_h make one element of the right type and value. */
@@ -137,8 +110,7 @@ static void test_create_single_values(void) {
     CHECK_OK(destroy_tuple(empty_text));
 
     /* A handle: the number of a live dict round-trips through create_tuple_h / get_h. */
-    Htuple dict = HTUPLE_INITIALIZER;
-    CHECK_OK(create_dict(&dict));
+    Htuple dict = new_dict();
     CHECK(type_at(dict, 0) == HANDLE_PAR);
     Hhandle number = 0;
     CHECK_OK(get_h(dict, 0, &number));
@@ -149,16 +121,13 @@ static void test_create_single_values(void) {
     Hhandle read_back = 0;
     CHECK_OK(get_h(handle, 0, &read_back));
     CHECK(read_back == number);
-    CHECK_OK(destroy_tuple(handle));
-    CHECK_OK(destroy_tuple(dict));
+    CHECK_DESTROY(handle, dict);
 }
 
 /* set_i/_d/_s/_h overwrite elements of any type; get_type follows. */
 static void test_set_and_get(void) {
-    Htuple dict = HTUPLE_INITIALIZER;
-    CHECK_OK(create_dict(&dict));
-    Hhandle number = 0;
-    CHECK_OK(get_h(dict, 0, &number));
+    Htuple dict = new_dict();
+    Hhandle number = handle_at(dict, 0);
 
     Htuple tuple = HTUPLE_INITIALIZER;
     CHECK_OK(create_tuple(&tuple, 4));
@@ -173,9 +142,7 @@ static void test_set_and_get(void) {
     CHECK(int_at(tuple, 0) == -7);
     CHECK(real_at(tuple, 1) == 0.125);
     CHECK(strcmp(string_at(tuple, 2), "text") == 0);
-    Hhandle read_back = 0;
-    CHECK_OK(get_h(tuple, 3, &read_back));
-    CHECK(read_back == number);
+    CHECK(handle_at(tuple, 3) == number);
 
     /* Rotate the types: every element changes type (old strings/handles are released). */
     CHECK_OK(set_s(tuple, "was an integer", 0));
@@ -203,8 +170,7 @@ static void test_set_and_get(void) {
     CHECK(strcmp(string_at(tuple, 2), "replaced") == 0);
     CHECK(string_at(tuple, 2) != string_at(tuple, 0));
 
-    CHECK_OK(destroy_tuple(tuple));
-    CHECK_OK(destroy_tuple(dict));
+    CHECK_DESTROY(tuple, dict);
 }
 
 /* The pointer get_s returns stays valid (and unchanged) while the tuple lives and that
@@ -248,8 +214,7 @@ static void test_utf8(void) {
         CHECK_OK(create_tuple(&set, 1));
         CHECK_OK(set_s(set, texts[i], 0));
         CHECK(memcmp(string_at(set, 0), texts[i], strlen(texts[i]) + 1) == 0);
-        CHECK_OK(destroy_tuple(set));
-        CHECK_OK(destroy_tuple(created));
+        CHECK_DESTROY(set, created);
     }
 
     const char *invalid[] = {
@@ -330,10 +295,7 @@ static void test_copy(void) {
     CHECK(empty_copy.data != NULL && empty_copy.data != empty.data);
     CHECK(length_of(empty_copy) == 0);
 
-    CHECK_OK(destroy_tuple(empty_copy));
-    CHECK_OK(destroy_tuple(empty));
-    CHECK_OK(destroy_tuple(copy));
-    CHECK_OK(destroy_tuple(original));
+    CHECK_DESTROY(empty_copy, empty, copy, original);
 }
 
 /* resize_tuple grows with undefined elements and shrinks, releasing removed elements. */
@@ -490,23 +452,13 @@ static void test_index_out_of_range(void) {
     CHECK_MESSAGE_CONTAINS("length 0");
     CHECK_ERROR(set_i(empty, 1, 0), H_ERR_CTPL_WIDX);
     CHECK(length_of(empty) == 0);
-    CHECK_OK(destroy_tuple(empty));
-    CHECK_OK(destroy_tuple(tuple));
+    CHECK_DESTROY(empty, tuple);
 }
 
 /* Reading an element as the wrong type: 2401; the output stays unchanged. */
 static void test_wrong_element_type(void) {
-    Htuple dict = HTUPLE_INITIALIZER;
-    CHECK_OK(create_dict(&dict));
-    Hhandle number = 0;
-    CHECK_OK(get_h(dict, 0, &number));
-
-    Htuple tuple = HTUPLE_INITIALIZER;
-    CHECK_OK(create_tuple(&tuple, 4));
-    CHECK_OK(set_i(tuple, 1, 0));
-    CHECK_OK(set_d(tuple, 2.0, 1));
-    CHECK_OK(set_s(tuple, "3", 2));
-    CHECK_OK(set_h(tuple, number, 3));
+    Htuple dict = new_dict();
+    Htuple tuple = tuple_of("idsh", (Hlong)1, 2.0, "3", handle_at(dict, 0));
 
     Hlong integer = 42;
     double real = 4.2;
@@ -526,8 +478,7 @@ static void test_wrong_element_type(void) {
     CHECK_ERROR(get_h(tuple, 2, &handle), H_ERR_CPAR_WTYP);
     CHECK(integer == 42 && real == 4.2 && strcmp(text, "sentinel") == 0 && handle == 4242);
 
-    CHECK_OK(destroy_tuple(tuple));
-    CHECK_OK(destroy_tuple(dict));
+    CHECK_DESTROY(tuple, dict);
 }
 
 int main(void) {
