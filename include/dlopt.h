@@ -65,6 +65,11 @@
 typedef struct HtupleData HtupleData;
 
 /**
+ * A model's type: decides the default outputs of `apply_dl_model` and its parameters.
+ */
+typedef struct ModelType ModelType;
+
+/**
  * The status code every operator returns: `H_MSG_TRUE` (2) on success, a HALCON error
  * number otherwise.
  */
@@ -1623,9 +1628,47 @@ typedef uint64_t Hhandle;
 
 
 
+
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * `*DLDeviceHandles` receives one new handle per device matching the filters: each name in
+ * `GenParamName` is a device parameter (see `get_dl_device_param`) with the value at the
+ * same position in `GenParamValue`. Values given for the same name are alternatives (OR);
+ * different names must all match (AND). A list parameter (e.g. `'precisions'`) matches if
+ * it contains the value. Empty tuples give every device. The native CPU device
+ * (`'ai_accelerator_interface'` = `'none'`, `'runtime'` = `'cpu'`) comes first.
+ *
+ * Errors: an unknown or dict-valued parameter name (1301); names and values of different
+ * counts (1402).
+ */
+Herror query_available_dl_devices(struct Htuple gen_param_name,
+                                  struct Htuple gen_param_value,
+                                  struct Htuple *dl_device_handles);
+
+/**
+ * `*GenParamValue` receives the device parameter `GenParamName`: `'type'` (`'cpu'`),
+ * `'name'`, `'id'`, `'runtime'`, `'ai_accelerator_interface'` (`'none'` for the native
+ * device), `'conversion_supported'`, `'precisions'`, `'cast_precisions'`,
+ * `'calibration_precisions'`, `'inference_only'`, and as dicts (a new dict handle each call)
+ * `'info'`, `'optimize_for_inference_params'`, `'settable_device_params'`.
+ * Errors: unknown name `H_ERR_HAI2_INVALID_PARAM` (4321).
+ */
+Herror get_dl_device_param(struct Htuple dl_device_handle,
+                           struct Htuple gen_param_name,
+                           struct Htuple *gen_param_value);
+
+/**
+ * Sets a device parameter listed in `'settable_device_params'` (the native device:
+ * `'num_threads'`, 1 to 4 x the logical cores). The change applies to every handle of the
+ * device and to inference started afterwards. Errors: unknown name or bad value 4321.
+ */
+Herror set_dl_device_param(struct Htuple dl_device_handle,
+                           struct Htuple gen_param_name,
+                           struct Htuple gen_param_value);
 
 /**
  * Creates an empty dict; `*DictHandle` receives a tuple holding its handle (the dict lives
@@ -1959,6 +2002,67 @@ Herror get_image_type(Hobject image, struct Htuple *pixel_type);
 Herror clear_obj(Hobject objects);
 
 /**
+ * Reads a model: a dlopt model file (written by `write_dl_model`) or an ONNX model (opsets
+ * 11 to 21), recognised by content. Without an extension, `FileName.hdl` and
+ * `FileName.onnx` are tried. `*DLModelHandle` receives a tuple with the model's handle.
+ *
+ * An ONNX model starts as type `'generic'` with batch size 1; its image parameters come
+ * from the first input [N, C, H, W]; its metadata becomes `'meta_data'`; a `character`
+ * metadata entry (PaddleOCR) becomes the OCR alphabet.
+ *
+ * Errors: file not found 5200; ONNX problems `H_ERR_DL_READ_ONNX` (7801) naming the node,
+ * operator and reason; a corrupt or truncated dlopt file `H_ERR_DL_FILE_READ` (7780); a
+ * newer format version `H_ERR_DL_FILE_WRONG_VERSION` (7782).
+ */
+Herror read_dl_model(struct Htuple file_name, struct Htuple *dl_model_handle);
+
+/**
+ * Writes the model to `FileName` in dlopt's model format, atomically. `read_dl_model`
+ * restores it with bit-identical results. The device is not stored (as in HALCON).
+ * Errors: cannot write `H_ERR_DL_FILE_WRITE` (7781) naming the file and the reason.
+ */
+Herror write_dl_model(struct Htuple dl_model_handle, struct Htuple file_name);
+
+/**
+ * `*GenParamValue` receives the value of the model parameter `GenParamName` (one name per
+ * call). See docs/model-parameters.md for the names, values and which are settable.
+ * Errors: unknown name 7911; not available for this model (other type, set-only) 7788.
+ */
+Herror get_dl_model_param(struct Htuple dl_model_handle,
+                          struct Htuple gen_param_name,
+                          struct Htuple *gen_param_value);
+
+/**
+ * Sets the model parameter `GenParamName` to `GenParamValue`. Inference already running
+ * keeps the old value. Errors: unknown name 7911; read-only or other type 7788; bad value
+ * 7914 (or a more specific number, e.g. 7884 for an image size the graph fixes, 4203 for a
+ * batch size the graph cannot take).
+ */
+Herror set_dl_model_param(struct Htuple dl_model_handle,
+                          struct Htuple gen_param_name,
+                          struct Htuple gen_param_value);
+
+/**
+ * Runs the model on `DLSampleBatch` (a tuple of sample dicts, each with a preprocessed
+ * `'image'`: type `'real'`, the model's size and channel count) and returns one result
+ * dict per sample in `*DLResultBatch`. Samples are processed `'batch_size'` at a time.
+ * `Outputs` selects result keys (`[]`: the model type's defaults; for `'generic'` models
+ * the graph's output names).
+ *
+ * Errors: a sample without `'image'` 7783; pixel type not `'real'` 9001; wrong channel
+ * count 3359; wrong size 7735; an unknown output 7787.
+ */
+Herror apply_dl_model(struct Htuple dl_model_handle,
+                      struct Htuple dl_sample_batch,
+                      struct Htuple outputs,
+                      struct Htuple *dl_result_batch);
+
+/**
+ * Clears models (HALCON's legacy operator; the same as `clear_handle`).
+ */
+Herror clear_dl_model(struct Htuple dl_model_handle);
+
+/**
  * Creates a tuple of `length` undefined elements; fill them with `set_*` before passing
  * the tuple to an operator.
  *
@@ -2113,4 +2217,13 @@ Herror destroy_tuple(struct Htuple tuple);
 #define T_count_channels count_channels
 #define T_get_image_type get_image_type
 #define T_clear_obj clear_obj
+#define T_read_dl_model read_dl_model
+#define T_write_dl_model write_dl_model
+#define T_get_dl_model_param get_dl_model_param
+#define T_set_dl_model_param set_dl_model_param
+#define T_apply_dl_model apply_dl_model
+#define T_clear_dl_model clear_dl_model
+#define T_query_available_dl_devices query_available_dl_devices
+#define T_get_dl_device_param get_dl_device_param
+#define T_set_dl_device_param set_dl_device_param
 #endif

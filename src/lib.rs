@@ -5,15 +5,17 @@
 //! numbers. This crate is organised in layers, top to bottom:
 //!
 //! - [`ffi`]: the `extern "C"` operators (one module per object type);
-//! - objects: [`tuple`], [`handle`], [`dict`], [`image`];
+//! - objects: [`tuple`], [`handle`], [`dict`], [`image`], [`model`], [`device`];
 //! - services: [`error`], [`file`].
 
+pub mod device;
 pub mod dict;
 pub mod error;
 pub mod ffi;
 pub mod file;
 pub mod handle;
 pub mod image;
+pub mod model;
 pub mod read_mostly_lock;
 pub mod tuple;
 

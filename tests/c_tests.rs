@@ -5,6 +5,8 @@
 //! Environment:
 //! - `DLOPT_CI=1` (set by `.ci/run`): a missing valgrind fails instead of skipping.
 //! - `CC`: the C compiler (default `cc`); `CXX`: the C++ compiler (default `c++`).
+//! - `DLOPT_TEST_DATA`: the test data (default `target/test-data`, see `tools/fetch-test-data`),
+//!   passed on to the programs (`models.c` needs it).
 
 mod common;
 
@@ -73,6 +75,13 @@ fn valgrind_available() -> bool {
     found
 }
 
+/// The test data directory the C programs get as `DLOPT_TEST_DATA`.
+fn test_data_dir() -> PathBuf {
+    std::env::var_os("DLOPT_TEST_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate_dir().join("target").join("test-data"))
+}
+
 /// A fresh, empty working directory for one run.
 fn scratch() -> tempfile::TempDir {
     tempfile::tempdir().expect("scratch dir")
@@ -81,7 +90,10 @@ fn scratch() -> tempfile::TempDir {
 fn run_c_test(name: &str) {
     let plain = build(name, Variant::Plain);
     let scratch = self::scratch();
-    run(Command::new(&plain).current_dir(scratch.path()), &format!("c_tests/{name} (plain)"));
+    run(
+        Command::new(&plain).current_dir(scratch.path()).env("DLOPT_TEST_DATA", test_data_dir()),
+        &format!("c_tests/{name} (plain)"),
+    );
 
     let sanitized = build(name, Variant::AddressSanitizer);
     let scratch = self::scratch();
@@ -89,6 +101,7 @@ fn run_c_test(name: &str) {
         Command::new(&sanitized)
             .current_dir(scratch.path())
             .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:halt_on_error=1")
+            .env("DLOPT_TEST_DATA", test_data_dir())
             .env("DLOPT_TEST_SANITIZER", "address"),
         &format!("c_tests/{name} (AddressSanitizer)"),
     );
@@ -106,7 +119,8 @@ fn run_c_test(name: &str) {
                 ])
                 .arg(&plain)
                 .current_dir(scratch.path())
-                .env("DLOPT_TEST_SANITIZER", "valgrind"),
+                .env("DLOPT_TEST_SANITIZER", "valgrind")
+                .env("DLOPT_TEST_DATA", test_data_dir()),
             &format!("c_tests/{name} (valgrind)"),
         );
     } else {

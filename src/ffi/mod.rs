@@ -14,9 +14,11 @@
 #![allow(clippy::missing_safety_doc)] // the contract above holds for every function
 
 pub mod boundary;
+pub mod device_ops;
 pub mod dict_ops;
 pub mod error_ops;
 pub mod handle_ops;
 pub mod image_ops;
+pub mod model_ops;
 pub mod tuple_api;
 pub mod types;

@@ -292,6 +292,20 @@ impl Tuple {
         }
     }
 
+    /// The elements as integers, or a message naming the first element that is not one.
+    pub fn to_integers(&self) -> std::result::Result<Vec<i64>, String> {
+        self.elements
+            .iter()
+            .enumerate()
+            .map(|(at, element)| match element {
+                Element::Integer(value) => Ok(*value),
+                other => {
+                    Err(format!("element {at} is {} {other}, not an integer", other.type_name()))
+                }
+            })
+            .collect()
+    }
+
     /// Whether any element refers to a handle of `kind` (used to decide on cycle checks).
     pub fn holds_handle_of_kind(&self, kind: HandleKind) -> bool {
         self.elements.iter().any(|element| {

@@ -80,6 +80,12 @@ impl<'a> Param<'a> {
         self.handle()?.object::<T>().map_err(|error| error.context(self.name))
     }
 
+    /// The only value as a handle's object of type `T`, held strongly for a long operation
+    /// (a concurrent `clear_handle` then takes effect when it finishes).
+    pub fn object_arc<T: HandleObject>(&self) -> Result<std::sync::Arc<T>> {
+        self.handle()?.object_arc::<T>().map_err(|error| error.context(self.name))
+    }
+
     /// The only value as a live handle to an object of type `T`, for operations that walk
     /// it later (errors name the parameter, as [`Self::object`]).
     pub fn handle_of<T: HandleObject>(&self) -> Result<&'a HandleRef> {

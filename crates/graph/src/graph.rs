@@ -244,7 +244,10 @@ impl Graph {
             }
         }
         if order.len() != self.nodes.len() {
-            let stuck = (0..self.nodes.len()).find(|at| !order.contains(at)).unwrap();
+            // Linear, not `order.contains` per node: a hostile file may hold millions of nodes.
+            let mut placed = vec![false; self.nodes.len()];
+            order.iter().for_each(|&at| placed[at] = true);
+            let stuck = placed.iter().position(|&is_placed| !is_placed).unwrap_or_default();
             return Err(GraphError::invalid(format!(
                 "the graph has a cycle through {}",
                 self.nodes[stuck].describe()

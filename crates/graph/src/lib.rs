@@ -6,6 +6,7 @@ pub mod attribute;
 pub mod data_type;
 pub mod error;
 pub mod graph;
+pub mod onnx;
 pub mod shape;
 pub mod tensor;
 
@@ -13,5 +14,6 @@ pub use attribute::{Attribute, Attributes};
 pub use data_type::DataType;
 pub use error::{ErrorKind, GraphError, Result};
 pub use graph::{Graph, Node, Value, ValueId};
+pub use onnx::{export_model, import_model};
 pub use shape::{Dim, SymbolicShape};
 pub use tensor::{Tensor, TensorData};

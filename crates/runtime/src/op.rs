@@ -46,11 +46,14 @@ impl OutputInfo {
 pub struct BuildOptions {
     /// Threads kernels may use.
     pub threads: usize,
+    /// The opset of the graph's default (ONNX) domain, for operators whose semantics changed
+    /// between opsets (e.g. Softmax before 13). `Plan::build` sets it from the graph.
+    pub opset: i64,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        BuildOptions { threads: 1 }
+        BuildOptions { threads: 1, opset: 21 }
     }
 }
 
@@ -93,6 +96,33 @@ pub trait Kernel: Send + Sync {
         outputs: &mut [TensorViewMut<'_>],
         context: &mut RunContext<'_>,
     ) -> Result<()>;
+
+    /// The outputs, if they are known when the plan is built whatever the inputs' data
+    /// (e.g. Shape): the plan then keeps them as constants and never runs the kernel.
+    fn known_outputs(&self) -> Option<&[Tensor]> {
+        None
+    }
+}
+
+/// A kernel whose outputs were computed while building (see [`Kernel::known_outputs`]).
+pub struct KnownOutputs(pub Vec<Tensor>);
+
+impl Kernel for KnownOutputs {
+    fn run(
+        &self,
+        _inputs: &[Option<TensorView<'_>>],
+        outputs: &mut [TensorViewMut<'_>],
+        _context: &mut RunContext<'_>,
+    ) -> Result<()> {
+        for (output, tensor) in outputs.iter_mut().zip(&self.0) {
+            output.copy_from(&TensorView::of(tensor))?;
+        }
+        Ok(())
+    }
+
+    fn known_outputs(&self) -> Option<&[Tensor]> {
+        Some(&self.0)
+    }
 }
 
 /// A built node: its kernel and its outputs' types and shapes.

@@ -74,6 +74,11 @@ fn input_info<'a>(state: &'a Option<ValueState>) -> Option<InputInfo<'a>> {
 impl Plan {
     /// Builds a plan for `graph` with its inputs of `input_shapes` (in graph input order).
     pub fn build(graph: &Graph, input_shapes: &[Vec<usize>], options: &BuildOptions) -> Result<Plan> {
+        let mut options = options.clone();
+        if graph.opset > 0 {
+            options.opset = graph.opset;
+        }
+        let options = &options;
         if input_shapes.len() != graph.inputs.len() {
             return Err(GraphError::shape(format!(
                 "the graph has {} inputs, {} shapes were given",
@@ -125,7 +130,11 @@ impl Plan {
                 .at_node(node));
             }
             let all_constant = inputs.iter().flatten().all(|input| input.constant.is_some());
-            if all_constant {
+            if let Some(known) = built.kernel.known_outputs() {
+                for ((&id, info), tensor) in node.outputs.iter().zip(built.outputs).zip(known) {
+                    states[id.index()] = Some(ValueState { info, constant: Some(tensor.clone()) });
+                }
+            } else if all_constant {
                 let values = evaluate(node, built.kernel.as_ref(), &inputs, &built.outputs, options)?;
                 for ((&id, info), tensor) in node.outputs.iter().zip(built.outputs).zip(values) {
                     states[id.index()] = Some(ValueState { info, constant: Some(tensor) });

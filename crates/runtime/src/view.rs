@@ -155,6 +155,28 @@ impl<'a> TensorView<'a> {
 }
 
 impl<'a> TensorViewMut<'a> {
+    /// Copies `source` (same type and element count) into this view.
+    pub fn copy_from(&mut self, source: &TensorView<'_>) -> Result<()> {
+        macro_rules! copy {
+            ($($variant:ident),*) => {
+                match (&mut self.data, &source.data) {
+                    $( (DataMut::$variant(to), DataRef::$variant(from)) if to.len() == from.len() => to.copy_from_slice(from), )*
+                    (to, from) => {
+                        return Err(GraphError::invalid(format!(
+                            "cannot copy a {} tensor of shape {:?} into a {} tensor of shape {:?}",
+                            from.data_type(),
+                            source.shape,
+                            to.data_type(),
+                            self.shape
+                        )));
+                    }
+                }
+            };
+        }
+        copy!(F32, F16, BF16, I8, U8, I32, I64, Bool);
+        Ok(())
+    }
+
     /// The element type.
     pub fn data_type(&self) -> DataType {
         self.data.data_type()

@@ -5,6 +5,7 @@
 //! function checks the node, infers output shapes and returns its kernel (see `crate::op`).
 
 mod activation;
+mod broadcast;
 mod convolution;
 mod data_movement;
 mod elementwise;
@@ -65,3 +66,29 @@ pub fn supported_operators() -> Vec<(&'static str, &'static str)> {
     operators.sort();
     operators
 }
+mod axis_map;
+mod gather;
+mod resize;
+mod resize_kernel;
+mod slice_pad;
+mod transpose;
+mod compare;
+mod element;
+mod math;
+mod unary;
+mod arg_reduce;
+mod axes;
+mod cast;
+mod expand;
+mod generate;
+mod reduce;
+mod softmax;
+mod typed;
+mod vector_math;
+#[cfg(test)]
+mod resize_tests;
+mod conv_transpose;
+mod fused_activation;
+mod kernel_call;
+mod pool_nd;
+mod spatial;
