@@ -141,7 +141,7 @@ macro_rules! c_tests {
     };
 }
 
-c_tests!(tuples, errors, handles, dicts, dict_files, dict_files_hostile, images, stress);
+c_tests!(tuples, errors, handles, dicts, dict_files, dict_files_hostile, images, stress, models);
 
 #[test]
 fn every_c_program_is_registered() {

@@ -38,9 +38,15 @@ impl ImageDim {
         self.size().map_or(-1, |size| size as i64)
     }
 
-    /// Sets the size: allowed for a dynamic dimension, refused (7884) for a fixed one
-    /// unless unchanged.
+    /// Sets the size: allowed for a dynamic dimension (-1 makes it dynamic again: the
+    /// samples decide), refused (7884) for a fixed one unless unchanged.
     pub fn set(&mut self, name: &str, value: i64) -> Result<()> {
+        if value == -1 {
+            if let ImageDim::Dynamic(chosen) = self {
+                *chosen = None;
+                return Ok(());
+            }
+        }
         if !(1..=1 << 20).contains(&value) {
             return Err(HalconError::new(
                 H_ERR_DL_MODEL_UNSUPPORTED_GENVALUE,

@@ -12,9 +12,16 @@ pub fn looks_like_onnx(bytes: &[u8]) -> bool {
     !bytes.starts_with(super::file::MAGIC)
 }
 
-/// Turns the optimizations dlopt applies on import on an imported graph.
+/// The optimizations dlopt applies on import: the graph passes (identity removal, constant
+/// folding, BatchNormalization folding, activation fusion, dead node removal), then shape
+/// inference so that every value's shape is known in terms of the inputs' dimensions.
+/// Errors: 7801 with the message of the pass or node that failed.
 pub fn optimize(graph: &mut Graph) -> Result<()> {
-    graph.check().map_err(|error| HalconError::new(H_ERR_DL_READ_ONNX, error.message))
+    let read_error =
+        |error: dlopt_graph::GraphError| HalconError::new(H_ERR_DL_READ_ONNX, error.message);
+    graph.check().map_err(read_error)?;
+    dlopt_graph::passes::optimize(graph).map_err(read_error)?;
+    dlopt_graph::shape_inference::infer_shapes(graph).map_err(read_error)
 }
 
 /// Fails with 7801 naming the first node whose operator the runtime does not support.

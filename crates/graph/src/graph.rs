@@ -232,7 +232,8 @@ impl Graph {
                 }
             }
         }
-        let mut ready: VecDeque<usize> = (0..self.nodes.len()).filter(|&at| waiting[at] == 0).collect();
+        let mut ready: VecDeque<usize> =
+            (0..self.nodes.len()).filter(|&at| waiting[at] == 0).collect();
         let mut order = Vec::with_capacity(self.nodes.len());
         while let Some(at) = ready.pop_front() {
             order.push(at);
@@ -253,7 +254,8 @@ impl Graph {
                 self.nodes[stuck].describe()
             )));
         }
-        let mut nodes: Vec<Option<Node>> = std::mem::take(&mut self.nodes).into_iter().map(Some).collect();
+        let mut nodes: Vec<Option<Node>> =
+            std::mem::take(&mut self.nodes).into_iter().map(Some).collect();
         self.nodes = order.into_iter().map(|at| nodes[at].take().unwrap()).collect();
         Ok(())
     }
@@ -268,7 +270,10 @@ impl Graph {
         let mut names = HashSet::new();
         for (at, value) in self.values.iter().enumerate() {
             if !names.insert(value.name.as_str()) {
-                return Err(GraphError::invalid(format!("value name '{}' is used twice", value.name)));
+                return Err(GraphError::invalid(format!(
+                    "value name '{}' is used twice",
+                    value.name
+                )));
             }
             if value.constant.is_some() {
                 defined[at] = true;
@@ -289,11 +294,17 @@ impl Graph {
         let mut node_names = HashSet::new();
         for node in &self.nodes {
             if !node_names.insert(node.name.as_str()) {
-                return Err(GraphError::invalid(format!("node name '{}' is used twice", node.name)));
+                return Err(GraphError::invalid(format!(
+                    "node name '{}' is used twice",
+                    node.name
+                )));
             }
             for input in node.inputs.iter().flatten() {
                 if !in_range(input) {
-                    return Err(GraphError::invalid(format!("{} has an input out of range", node.describe())));
+                    return Err(GraphError::invalid(format!(
+                        "{} has an input out of range",
+                        node.describe()
+                    )));
                 }
                 if !defined[input.index()] {
                     return Err(GraphError::invalid(format!(
@@ -305,7 +316,10 @@ impl Graph {
             }
             for output in &node.outputs {
                 if !in_range(output) {
-                    return Err(GraphError::invalid(format!("{} has an output out of range", node.describe())));
+                    return Err(GraphError::invalid(format!(
+                        "{} has an output out of range",
+                        node.describe()
+                    )));
                 }
                 if defined[output.index()] {
                     return Err(GraphError::invalid(format!(
@@ -327,7 +341,11 @@ impl Graph {
 
     /// The values by name (for importers and tests).
     pub fn names(&self) -> HashMap<&str, ValueId> {
-        self.values.iter().enumerate().map(|(at, value)| (value.name.as_str(), ValueId(at as u32))).collect()
+        self.values
+            .iter()
+            .enumerate()
+            .map(|(at, value)| (value.name.as_str(), ValueId(at as u32)))
+            .collect()
     }
 }
 

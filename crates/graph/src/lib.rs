@@ -7,7 +7,9 @@ pub mod data_type;
 pub mod error;
 pub mod graph;
 pub mod onnx;
+pub mod passes;
 pub mod shape;
+pub mod shape_inference;
 pub mod tensor;
 
 pub use attribute::{Attribute, Attributes};

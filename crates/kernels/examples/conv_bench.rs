@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use dlopt_kernels::{
-    Activation, Conv2d, ConvTranspose2d, MatMul, PackedConvTransposeWeights, PackedConvWeights, Pool2d, conv_transpose2d,
-    conv2d, global_avg_pool, max_pool2d,
+    Activation, Conv2d, ConvTranspose2d, MatMul, PackedConvTransposeWeights, PackedConvWeights,
+    Pool2d, conv_transpose2d, conv2d, global_avg_pool, max_pool2d,
 };
 
 /// Deterministic pseudo-random values in [-1, 1).
@@ -51,7 +51,11 @@ fn conv_case(name: &str, conv: Conv2d, act: Activation) -> Case {
     let packed = PackedConvWeights::new(&conv, &w, Some(&b)).unwrap();
     let mut y = vec![0.0; conv.output_shape().iter().product()];
     Case {
-        name: format!("{name} {:?}->{:?}", [conv.batch, conv.in_channels, conv.in_h, conv.in_w], conv.output_shape()),
+        name: format!(
+            "{name} {:?}->{:?}",
+            [conv.batch, conv.in_channels, conv.in_h, conv.in_w],
+            conv.output_shape()
+        ),
         flops: conv.flops(),
         run: Box::new(move |threads| conv2d(&conv, &x, &packed, act, &mut y, threads).unwrap()),
     }
@@ -59,15 +63,50 @@ fn conv_case(name: &str, conv: Conv2d, act: Activation) -> Case {
 
 fn main() {
     let mut cases = vec![
-        conv_case("conv3x3 s1", Conv2d::new([1, 32, 184, 248], 64, [3, 3]).with_pads([1; 4]), Activation::Relu),
-        conv_case("conv3x3 s2 stem", Conv2d::new([1, 3, 736, 992], 16, [3, 3]).with_strides([2, 2]).with_pads([1; 4]), Activation::HardSwish),
-        conv_case("conv3x3 s1 neck", Conv2d::new([1, 96, 92, 124], 24, [3, 3]).with_pads([1; 4]), Activation::None),
+        conv_case(
+            "conv3x3 s1",
+            Conv2d::new([1, 32, 184, 248], 64, [3, 3]).with_pads([1; 4]),
+            Activation::Relu,
+        ),
+        conv_case(
+            "conv3x3 s2 stem",
+            Conv2d::new([1, 3, 736, 992], 16, [3, 3]).with_strides([2, 2]).with_pads([1; 4]),
+            Activation::HardSwish,
+        ),
+        conv_case(
+            "conv3x3 s1 neck",
+            Conv2d::new([1, 96, 92, 124], 24, [3, 3]).with_pads([1; 4]),
+            Activation::None,
+        ),
         conv_case("conv1x1", Conv2d::new([1, 64, 92, 124], 128, [1, 1]), Activation::HardSwish),
-        conv_case("conv1x1 deep", Conv2d::new([1, 256, 23, 31], 512, [1, 1]), Activation::HardSwish),
-        conv_case("dw3x3 s1", Conv2d::new([1, 128, 92, 124], 128, [3, 3]).with_groups(128).with_pads([1; 4]), Activation::HardSwish),
-        conv_case("dw3x3 s2", Conv2d::new([1, 128, 92, 124], 128, [3, 3]).with_groups(128).with_strides([2, 2]).with_pads([1; 4]), Activation::HardSwish),
-        conv_case("dw5x5 s1", Conv2d::new([1, 256, 23, 31], 256, [5, 5]).with_groups(256).with_pads([2; 4]), Activation::HardSwish),
-        conv_case("rec conv3x3", Conv2d::new([1, 64, 12, 80], 128, [3, 3]).with_pads([1; 4]), Activation::Relu),
+        conv_case(
+            "conv1x1 deep",
+            Conv2d::new([1, 256, 23, 31], 512, [1, 1]),
+            Activation::HardSwish,
+        ),
+        conv_case(
+            "dw3x3 s1",
+            Conv2d::new([1, 128, 92, 124], 128, [3, 3]).with_groups(128).with_pads([1; 4]),
+            Activation::HardSwish,
+        ),
+        conv_case(
+            "dw3x3 s2",
+            Conv2d::new([1, 128, 92, 124], 128, [3, 3])
+                .with_groups(128)
+                .with_strides([2, 2])
+                .with_pads([1; 4]),
+            Activation::HardSwish,
+        ),
+        conv_case(
+            "dw5x5 s1",
+            Conv2d::new([1, 256, 23, 31], 256, [5, 5]).with_groups(256).with_pads([2; 4]),
+            Activation::HardSwish,
+        ),
+        conv_case(
+            "rec conv3x3",
+            Conv2d::new([1, 64, 12, 80], 128, [3, 3]).with_pads([1; 4]),
+            Activation::Relu,
+        ),
     ];
     {
         let mm = MatMul::new(640, 512, 128);
@@ -86,7 +125,9 @@ fn main() {
         cases.push(Case {
             name: format!("convT2x2 s2 [1, 24, 184, 248]->{:?}", ct.output_shape()),
             flops: ct.flops(),
-            run: Box::new(move |threads| conv_transpose2d(&ct, &x, &packed, Activation::Relu, &mut y, threads).unwrap()),
+            run: Box::new(move |threads| {
+                conv_transpose2d(&ct, &x, &packed, Activation::Relu, &mut y, threads).unwrap()
+            }),
         });
     }
     {
@@ -106,11 +147,15 @@ fn main() {
         cases.push(Case {
             name: "global avg pool [1, 256, 92, 124]".into(),
             flops: x.len() as f64,
-            run: Box::new(move |threads| global_avg_pool(256, 92 * 124, &x, &mut y, threads).unwrap()),
+            run: Box::new(move |threads| {
+                global_avg_pool(256, 92 * 124, &x, &mut y, threads).unwrap()
+            }),
         });
     }
-    let pools: Vec<rayon::ThreadPool> =
-        [1, 2].iter().map(|&n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap()).collect();
+    let pools: Vec<rayon::ThreadPool> = [1, 2]
+        .iter()
+        .map(|&n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap())
+        .collect();
     // Other processes skew the timings; say how busy the machine was.
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
         println!("load average: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));

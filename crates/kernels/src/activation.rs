@@ -116,9 +116,9 @@ fn apply_generic(act: Activation, data: &mut [f32], bias: f32) {
         Activation::Clip { min, max } => {
             data.iter_mut().for_each(|x| *x = (*x + bias).max(min).min(max));
         }
-        Activation::HardSigmoid { alpha, beta } => data
-            .iter_mut()
-            .for_each(|x| *x = (alpha * (*x + bias) + beta).clamp(0.0, 1.0)),
+        Activation::HardSigmoid { alpha, beta } => {
+            data.iter_mut().for_each(|x| *x = (alpha * (*x + bias) + beta).clamp(0.0, 1.0))
+        }
         Activation::HardSwish => data.iter_mut().for_each(|x| {
             let v = *x + bias;
             *x = v * (v * (1.0 / 6.0) + 0.5).clamp(0.0, 1.0);

@@ -59,7 +59,18 @@ impl Conv2d {
     /// `[kh, kw]` kernel; strides and dilations 1, no padding, one group.
     pub fn new(input: [usize; 4], out_channels: usize, kernel: [usize; 2]) -> Conv2d {
         let [batch, in_channels, in_h, in_w] = input;
-        Conv2d { batch, in_channels, in_h, in_w, out_channels, kernel, strides: [1, 1], dilations: [1, 1], pads: [0; 4], groups: 1 }
+        Conv2d {
+            batch,
+            in_channels,
+            in_h,
+            in_w,
+            out_channels,
+            kernel,
+            strides: [1, 1],
+            dilations: [1, 1],
+            pads: [0; 4],
+            groups: 1,
+        }
     }
 
     /// Sets the strides `[h, w]`.
@@ -88,12 +99,24 @@ impl Conv2d {
 
     /// Output height (0 if the geometry is invalid).
     pub fn out_h(&self) -> usize {
-        out_size(self.in_h, self.pads[0] + self.pads[2], self.kernel[0], self.dilations[0], self.strides[0])
+        out_size(
+            self.in_h,
+            self.pads[0] + self.pads[2],
+            self.kernel[0],
+            self.dilations[0],
+            self.strides[0],
+        )
     }
 
     /// Output width (0 if the geometry is invalid).
     pub fn out_w(&self) -> usize {
-        out_size(self.in_w, self.pads[1] + self.pads[3], self.kernel[1], self.dilations[1], self.strides[1])
+        out_size(
+            self.in_w,
+            self.pads[1] + self.pads[3],
+            self.kernel[1],
+            self.dilations[1],
+            self.strides[1],
+        )
     }
 
     /// `[batch, out_channels, out_h, out_w]`.
@@ -114,7 +137,8 @@ impl Conv2d {
     /// Multiply-add count times 2 (the usual FLOP count of a convolution).
     pub fn flops(&self) -> f64 {
         let [n, m, oh, ow] = self.output_shape();
-        2.0 * (n * m * oh * ow) as f64 * (self.in_channels_per_group() * self.kernel[0] * self.kernel[1]) as f64
+        2.0 * (n * m * oh * ow) as f64
+            * (self.in_channels_per_group() * self.kernel[0] * self.kernel[1]) as f64
     }
 
     /// Checks the geometry: nonzero sizes, strides, dilations and groups, channel counts
@@ -122,24 +146,50 @@ impl Conv2d {
     /// `usize`.
     pub fn validate(&self) -> Result<()> {
         ensure(self.groups >= 1, || "Conv: groups must be at least 1".into())?;
-        ensure(self.kernel.iter().chain(&self.strides).chain(&self.dilations).all(|&v| v >= 1), || {
-            format!("Conv: kernel {:?}, strides {:?} and dilations {:?} must be at least 1", self.kernel, self.strides, self.dilations)
+        ensure(
+            self.kernel.iter().chain(&self.strides).chain(&self.dilations).all(|&v| v >= 1),
+            || {
+                format!(
+                    "Conv: kernel {:?}, strides {:?} and dilations {:?} must be at least 1",
+                    self.kernel, self.strides, self.dilations
+                )
+            },
+        )?;
+        ensure(
+            self.in_channels.is_multiple_of(self.groups)
+                && self.out_channels.is_multiple_of(self.groups),
+            || {
+                format!(
+                    "Conv: channels {} -> {} not divisible by groups {}",
+                    self.in_channels, self.out_channels, self.groups
+                )
+            },
+        )?;
+        ensure(self.in_channels >= 1 && self.out_channels >= 1, || {
+            "Conv: channel counts must be at least 1".into()
         })?;
-        ensure(self.in_channels.is_multiple_of(self.groups) && self.out_channels.is_multiple_of(self.groups), || {
-            format!("Conv: channels {} -> {} not divisible by groups {}", self.in_channels, self.out_channels, self.groups)
-        })?;
-        ensure(self.in_channels >= 1 && self.out_channels >= 1, || "Conv: channel counts must be at least 1".into())?;
         for axis in 0..2 {
             let (size, pad) = ([self.in_h, self.in_w][axis], self.pads[axis] + self.pads[axis + 2]);
-            let span = checked_product("Conv: dilated kernel", &[self.dilations[axis], self.kernel[axis] - 1])?;
+            let span = checked_product(
+                "Conv: dilated kernel",
+                &[self.dilations[axis], self.kernel[axis] - 1],
+            )?;
             ensure(size + pad > span, || {
-                format!("Conv: dilated kernel extent {} exceeds padded input {} on axis {}", span + 1, size + pad, axis + 2)
+                format!(
+                    "Conv: dilated kernel extent {} exceeds padded input {} on axis {}",
+                    span + 1,
+                    size + pad,
+                    axis + 2
+                )
             })?;
         }
         checked_product("Conv: input", &[self.batch, self.in_channels, self.in_h, self.in_w])?;
         let [n, m, oh, ow] = self.output_shape();
         checked_product("Conv: output", &[n, m, oh, ow])?;
-        checked_product("Conv: weights", &[m, self.in_channels_per_group(), self.kernel[0], self.kernel[1]])?;
+        checked_product(
+            "Conv: weights",
+            &[m, self.in_channels_per_group(), self.kernel[0], self.kernel[1]],
+        )?;
         Ok(())
     }
 
@@ -150,7 +200,13 @@ impl Conv2d {
 
 /// `floor((size + pads - dilation * (kernel - 1) - 1) / stride) + 1`, or 0 if the kernel
 /// does not fit.
-pub(crate) fn out_size(size: usize, pads: usize, kernel: usize, dilation: usize, stride: usize) -> usize {
+pub(crate) fn out_size(
+    size: usize,
+    pads: usize,
+    kernel: usize,
+    dilation: usize,
+    stride: usize,
+) -> usize {
     let span = dilation.saturating_mul(kernel.saturating_sub(1)) + 1;
     match (size + pads).checked_sub(span) {
         Some(rest) if stride > 0 && kernel > 0 => rest / stride + 1,
@@ -202,7 +258,11 @@ impl PackedConvWeights {
         })?;
         if let Some(bias) = bias {
             ensure(bias.len() == conv.out_channels, || {
-                format!("Conv: bias holds {} elements, {} output channels", bias.len(), conv.out_channels)
+                format!(
+                    "Conv: bias holds {} elements, {} output channels",
+                    bias.len(),
+                    conv.out_channels
+                )
             })?;
         }
         let algorithm = if direct::suits(conv) { Algorithm::Direct } else { Algorithm::Gemm };
@@ -267,10 +327,14 @@ pub fn conv2d(
     threads: usize,
 ) -> Result<()> {
     SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-        Ok(mut scratch) => conv2d_with_scratch(conv, input, weights, activation, output, threads, &mut scratch),
+        Ok(mut scratch) => {
+            conv2d_with_scratch(conv, input, weights, activation, output, threads, &mut scratch)
+        }
         // Re-entered from inside a convolution on this thread (a rayon worker that
         // stole work): use a fresh buffer.
-        Err(_) => conv2d_with_scratch(conv, input, weights, activation, output, threads, &mut Vec::new()),
+        Err(_) => {
+            conv2d_with_scratch(conv, input, weights, activation, output, threads, &mut Vec::new())
+        }
     })
 }
 
@@ -297,7 +361,15 @@ pub fn conv2d_with_scratch(
     let (input, output) = (&input[..input_len], &mut output[..n * m * oh * ow]);
     match weights.algorithm {
         Algorithm::Direct => {
-            direct::run(conv, input, &weights.weights, weights.bias.as_deref(), activation, output, threads);
+            direct::run(
+                conv,
+                input,
+                &weights.weights,
+                weights.bias.as_deref(),
+                activation,
+                output,
+                threads,
+            );
         }
         Algorithm::Gemm => run_gemm(conv, input, weights, activation, output, threads, scratch)?,
     }

@@ -121,7 +121,10 @@ impl ConvTranspose2d {
 
     /// Elements of the weight tensor `[C, M / groups, kh, kw]`.
     pub fn weight_len(&self) -> usize {
-        self.in_channels * (self.out_channels / self.groups.max(1)) * self.kernel[0] * self.kernel[1]
+        self.in_channels
+            * (self.out_channels / self.groups.max(1))
+            * self.kernel[0]
+            * self.kernel[1]
     }
 
     /// Multiply-add count times 2.
@@ -135,29 +138,48 @@ impl ConvTranspose2d {
         ensure(self.groups >= 1 && self.in_channels >= 1 && self.out_channels >= 1, || {
             "ConvTranspose: groups and channel counts must be at least 1".into()
         })?;
-        ensure(self.kernel.iter().chain(&self.strides).chain(&self.dilations).all(|&v| v >= 1), || {
-            format!(
-                "ConvTranspose: kernel {:?}, strides {:?} and dilations {:?} must be at least 1",
-                self.kernel, self.strides, self.dilations
-            )
-        })?;
-        ensure(self.in_channels.is_multiple_of(self.groups) && self.out_channels.is_multiple_of(self.groups), || {
-            format!("ConvTranspose: channels {} -> {} not divisible by groups {}", self.in_channels, self.out_channels, self.groups)
-        })?;
+        ensure(
+            self.kernel.iter().chain(&self.strides).chain(&self.dilations).all(|&v| v >= 1),
+            || {
+                format!(
+                    "ConvTranspose: kernel {:?}, strides {:?} and dilations {:?} must be at least 1",
+                    self.kernel, self.strides, self.dilations
+                )
+            },
+        )?;
+        ensure(
+            self.in_channels.is_multiple_of(self.groups)
+                && self.out_channels.is_multiple_of(self.groups),
+            || {
+                format!(
+                    "ConvTranspose: channels {} -> {} not divisible by groups {}",
+                    self.in_channels, self.out_channels, self.groups
+                )
+            },
+        )?;
         ensure(self.in_h >= 1 && self.in_w >= 1, || "ConvTranspose: empty input".into())?;
         for axis in 0..2 {
             let size = [self.in_h, self.in_w][axis];
             let full = checked_product("ConvTranspose: output", &[size - 1, self.strides[axis]])?
-                .checked_add(checked_product("ConvTranspose: kernel", &[self.dilations[axis], self.kernel[axis] - 1])?)
+                .checked_add(checked_product(
+                    "ConvTranspose: kernel",
+                    &[self.dilations[axis], self.kernel[axis] - 1],
+                )?)
                 .and_then(|v| v.checked_add(1 + self.output_padding[axis]));
             let pads = self.pads[axis] + self.pads[axis + 2];
             ensure(full.is_some_and(|f| f > pads), || {
                 format!("ConvTranspose: pads {pads} leave no output on axis {}", axis + 2)
             })?;
         }
-        checked_product("ConvTranspose: input", &[self.batch, self.in_channels, self.in_h, self.in_w])?;
+        checked_product(
+            "ConvTranspose: input",
+            &[self.batch, self.in_channels, self.in_h, self.in_w],
+        )?;
         checked_product("ConvTranspose: output", &self.output_shape())?;
-        checked_product("ConvTranspose: col", &[self.weight_len() / self.in_channels, self.in_h, self.in_w])?;
+        checked_product(
+            "ConvTranspose: col",
+            &[self.weight_len() / self.in_channels, self.in_h, self.in_w],
+        )?;
         Ok(())
     }
 }
@@ -176,14 +198,26 @@ pub struct PackedConvTransposeWeights {
 impl PackedConvTransposeWeights {
     /// Checks and keeps `weights` (`[C, M / groups, kh, kw]`) and the optional `bias`
     /// (`[M]`) for transposed convolutions shaped like `ct`.
-    pub fn new(ct: &ConvTranspose2d, weights: &[f32], bias: Option<&[f32]>) -> Result<PackedConvTransposeWeights> {
+    pub fn new(
+        ct: &ConvTranspose2d,
+        weights: &[f32],
+        bias: Option<&[f32]>,
+    ) -> Result<PackedConvTransposeWeights> {
         ct.validate()?;
         ensure(weights.len() == ct.weight_len(), || {
-            format!("ConvTranspose: weights hold {} elements, {} expected", weights.len(), ct.weight_len())
+            format!(
+                "ConvTranspose: weights hold {} elements, {} expected",
+                weights.len(),
+                ct.weight_len()
+            )
         })?;
         if let Some(bias) = bias {
             ensure(bias.len() == ct.out_channels, || {
-                format!("ConvTranspose: bias holds {} elements, {} output channels", bias.len(), ct.out_channels)
+                format!(
+                    "ConvTranspose: bias holds {} elements, {} output channels",
+                    bias.len(),
+                    ct.out_channels
+                )
             })?;
         }
         Ok(PackedConvTransposeWeights {
@@ -255,7 +289,8 @@ pub fn conv_transpose2d(
             let channel = group * mg + mi;
             // SAFETY: rows oh0..oh1 of this output channel belong to this item only
             // (items differ in batch, group or band).
-            let dst = unsafe { out.slice(((batch * m + channel) * oh + oh0) * ow, (oh1 - oh0) * ow) };
+            let dst =
+                unsafe { out.slice(((batch * m + channel) * oh + oh0) * ow, (oh1 - oh0) * ow) };
             dst.fill(weights.bias.as_ref().map_or(0.0, |bias| bias[channel]));
             let taps = ct.kernel[0] * ct.kernel[1];
             col2im(ct, &col[mi * taps * len..(mi + 1) * taps * len], (ih0, ih1), oh0, dst);
@@ -276,7 +311,13 @@ fn input_rows(ct: &ConvTranspose2d, oh0: usize, oh1: usize) -> (usize, usize) {
 
 /// Adds one output channel's columns (`[kh * kw, (ih1 - ih0) * W]`) into its output rows
 /// `oh0..oh0 + band.len() / OW` (`band`).
-fn col2im(ct: &ConvTranspose2d, col: &[f32], (ih0, ih1): (usize, usize), oh0: usize, band: &mut [f32]) {
+fn col2im(
+    ct: &ConvTranspose2d,
+    col: &[f32],
+    (ih0, ih1): (usize, usize),
+    oh0: usize,
+    band: &mut [f32],
+) {
     let [kh, kw] = ct.kernel;
     let (w, ow) = (ct.in_w, ct.out_w());
     let band_rows = (band.len() / ow) as isize;
@@ -289,7 +330,8 @@ fn col2im(ct: &ConvTranspose2d, col: &[f32], (ih0, ih1): (usize, usize), oh0: us
         if pairs {
             let (c0, c1) = (&col[2 * ky * len..][..len], &col[(2 * ky + 1) * len..][..len]);
             for ih in ih0..ih1 {
-                let y = (ih * sh + ky * ct.dilations[0]) as isize - ct.pads[0] as isize - oh0 as isize;
+                let y =
+                    (ih * sh + ky * ct.dilations[0]) as isize - ct.pads[0] as isize - oh0 as isize;
                 if y < 0 || y >= band_rows {
                     continue;
                 }
@@ -307,12 +349,15 @@ fn col2im(ct: &ConvTranspose2d, col: &[f32], (ih0, ih1): (usize, usize), oh0: us
             let x_off = (kx * ct.dilations[1]) as isize - ct.pads[1] as isize;
             // iw with 0 <= iw * sw + x_off < ow.
             let lo = if x_off >= 0 { 0 } else { ((-x_off) as usize).div_ceil(sw) }.min(w);
-            let hi = if (ow as isize) <= x_off { 0 } else { (ow as isize - x_off) as usize }.div_ceil(sw).clamp(lo, w);
+            let hi = if (ow as isize) <= x_off { 0 } else { (ow as isize - x_off) as usize }
+                .div_ceil(sw)
+                .clamp(lo, w);
             if hi == lo {
                 continue;
             }
             for ih in ih0..ih1 {
-                let y = (ih * sh + ky * ct.dilations[0]) as isize - ct.pads[0] as isize - oh0 as isize;
+                let y =
+                    (ih * sh + ky * ct.dilations[0]) as isize - ct.pads[0] as isize - oh0 as isize;
                 if y < 0 || y >= band_rows {
                     continue;
                 }

@@ -66,7 +66,8 @@ pub(crate) fn run(
     let (cg, mg) = (conv.in_channels / conv.groups, conv.out_channels / conv.groups);
     let layout = PhaseRows::new(w, conv.pads[1], conv.strides[1], ow, (kw - 1) * conv.dilations[1]);
     let row_len = layout.row_len();
-    let tap_offsets: Vec<usize> = (0..kw).map(|kx| layout.tap_offset(kx * conv.dilations[1])).collect();
+    let tap_offsets: Vec<usize> =
+        (0..kw).map(|kx| layout.tap_offset(kx * conv.dilations[1])).collect();
     // Output rows per band: input rows (about band * stride + kernel span) of all the
     // group's channels within BAND_BYTES, and enough bands to keep the threads busy.
     let budget_rows = (BAND_BYTES / 4 / (row_len * cg)).max(1);
@@ -78,7 +79,8 @@ pub(crate) fn run(
     let bands = oh.div_ceil(band);
     let items = outer * bands;
     let level = simd_level();
-    let mut states: Vec<Scratch> = (0..workers_for(threads, items)).map(|_| Scratch::default()).collect();
+    let mut states: Vec<Scratch> =
+        (0..workers_for(threads, items)).map(|_| Scratch::default()).collect();
     let out = SharedMut::new(output);
     for_each_item(&mut states, items, |item, s| {
         let (ng, b) = (item / bands, item % bands);
@@ -86,7 +88,8 @@ pub(crate) fn run(
         let (oh0, oh1) = (b * band, ((b + 1) * band).min(oh));
         // Input rows read by the band, clipped to the image.
         let ih_lo = (oh0 * sh).saturating_sub(conv.pads[0]).min(h);
-        let ih_hi = ((oh1 - 1) * sh + (kh - 1) * dh + 1).saturating_sub(conv.pads[0]).min(h).max(ih_lo);
+        let ih_hi =
+            ((oh1 - 1) * sh + (kh - 1) * dh + 1).saturating_sub(conv.pads[0]).min(h).max(ih_lo);
         let band_rows = ih_hi - ih_lo;
         s.rows.resize(cg * band_rows * row_len, 0.0);
         let x = &input[(batch * conv.in_channels + group * cg) * h * w..][..cg * h * w];
@@ -119,8 +122,16 @@ pub(crate) fn run(
                 s.weights.extend(s.tap_index.iter().map(|&t| taps[t]));
                 // SAFETY: row y of this output channel belongs to this item only (items
                 // differ in batch, group or band of rows).
-                let out_row = unsafe { out.slice(((batch * conv.out_channels + channel) * oh + y) * ow, ow) };
-                row(level, &s.rows, &s.offsets, &s.weights, bias.map_or(0.0, |b| b[channel]), out_row);
+                let out_row =
+                    unsafe { out.slice(((batch * conv.out_channels + channel) * oh + y) * ow, ow) };
+                row(
+                    level,
+                    &s.rows,
+                    &s.offsets,
+                    &s.weights,
+                    bias.map_or(0.0, |b| b[channel]),
+                    out_row,
+                );
                 activation.apply(out_row);
             }
         }
@@ -129,10 +140,20 @@ pub(crate) fn run(
 
 /// `out[i] = bias + sum_t weights[t] * buffer[offsets[t] + i]` with the best kernel for
 /// `level`.
-fn row(level: SimdLevel, buffer: &[f32], offsets: &[usize], weights: &[f32], bias: f32, out: &mut [f32]) {
+fn row(
+    level: SimdLevel,
+    buffer: &[f32],
+    offsets: &[usize],
+    weights: &[f32],
+    bias: f32,
+    out: &mut [f32],
+) {
     // Every kernel may read whole vectors past `out.len()`, up to the next multiple of 16.
     let reach = out.len().next_multiple_of(16);
-    assert!(offsets.iter().all(|&o| o + reach <= buffer.len()), "direct conv: tap run outside the stored rows");
+    assert!(
+        offsets.iter().all(|&o| o + reach <= buffer.len()),
+        "direct conv: tap run outside the stored rows"
+    );
     assert_eq!(offsets.len(), weights.len());
     match level {
         // SAFETY: the CPU has AVX-512F (run-time detection); reads are in bounds (assert).
@@ -179,10 +200,25 @@ mod x86 {
     }
 
     impl Row<'_> {
-        fn new<'a>(buffer: &'a [f32], offsets: &'a [usize], weights: &'a [f32], bias: f32, out: &mut [f32], lanes: usize) -> Row<'a> {
+        fn new<'a>(
+            buffer: &'a [f32],
+            offsets: &'a [usize],
+            weights: &'a [f32],
+            bias: f32,
+            out: &mut [f32],
+            lanes: usize,
+        ) -> Row<'a> {
             let n = out.len();
             let vectors = n.div_ceil(lanes);
-            Row { src: buffer.as_ptr(), dst: out.as_mut_ptr(), offsets, weights, bias, vectors, tail: n - (vectors - 1) * lanes }
+            Row {
+                src: buffer.as_ptr(),
+                dst: out.as_mut_ptr(),
+                offsets,
+                weights,
+                bias,
+                vectors,
+                tail: n - (vectors - 1) * lanes,
+            }
         }
 
         /// AVX-512 block of `V` 16-lane vectors starting at vector `first`.
@@ -271,7 +307,13 @@ mod x86 {
     /// The CPU must support AVX-512F, and `offsets[t] + out.len().next_multiple_of(16)`
     /// must not exceed `buffer.len()` for any `t`; `weights` as long as `offsets`.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn row_avx512(buffer: &[f32], offsets: &[usize], weights: &[f32], bias: f32, out: &mut [f32]) {
+    pub(super) unsafe fn row_avx512(
+        buffer: &[f32],
+        offsets: &[usize],
+        weights: &[f32],
+        bias: f32,
+        out: &mut [f32],
+    ) {
         let row = Row::new(buffer, offsets, weights, bias, out, 16);
         // SAFETY: the blocks cover vectors 0..row.vectors; the bounds are the caller's.
         unsafe { for_blocks!(row, block512) }
@@ -282,7 +324,13 @@ mod x86 {
     /// # Safety
     /// As [`row_avx512`], with AVX2 and FMA instead of AVX-512F.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn row_avx2(buffer: &[f32], offsets: &[usize], weights: &[f32], bias: f32, out: &mut [f32]) {
+    pub(super) unsafe fn row_avx2(
+        buffer: &[f32],
+        offsets: &[usize],
+        weights: &[f32],
+        bias: f32,
+        out: &mut [f32],
+    ) {
         let row = Row::new(buffer, offsets, weights, bias, out, 8);
         // SAFETY: as above, with 8-lane vectors (n rounded up to 16 covers their reads).
         unsafe { for_blocks!(row, block256) }

@@ -58,7 +58,15 @@ pub struct Batch {
 }
 
 /// `C = A * B` for packed row-major `A[m, k]`, `B[k, n]`, `C[m, n]`.
-pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize, threads: usize) -> Result<()> {
+pub fn matmul(
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    threads: usize,
+) -> Result<()> {
     MatMul::new(m, k, n).run(a, b, c, threads)
 }
 
@@ -101,7 +109,8 @@ pub(crate) unsafe fn gemm_raw(
         }
         return;
     }
-    let parallelism = if threads <= 1 { gemm::Parallelism::None } else { gemm::Parallelism::Rayon(threads) };
+    let parallelism =
+        if threads <= 1 { gemm::Parallelism::None } else { gemm::Parallelism::Rayon(threads) };
     // SAFETY: bounds, aliasing and exclusivity are the caller's contract; the gemm crate
     // computes dst = alpha_g * dst + beta_g * lhs * rhs, reading dst only if read_dst.
     unsafe {
@@ -132,7 +141,18 @@ pub(crate) unsafe fn gemm_raw(
 impl MatMul {
     /// `C[m, n] = A[m, k] * B[k, n]`, all packed row-major, alpha 1, beta 0.
     pub fn new(m: usize, k: usize, n: usize) -> MatMul {
-        MatMul { m, k, n, trans_a: false, trans_b: false, lda: k, ldb: n, ldc: n, alpha: 1.0, beta: 0.0 }
+        MatMul {
+            m,
+            k,
+            n,
+            trans_a: false,
+            trans_b: false,
+            lda: k,
+            ldb: n,
+            ldc: n,
+            alpha: 1.0,
+            beta: 0.0,
+        }
     }
 
     /// Reads `A` as the transpose of a stored `[k, m]` matrix (`yes`) or not; resets
@@ -254,7 +274,14 @@ impl MatMul {
     ///
     /// Small matrices are spread over the threads one matrix per work item; large ones are
     /// computed one after the other, each on all threads.
-    pub fn run_batched(&self, batch: Batch, a: &[f32], b: &[f32], c: &mut [f32], threads: usize) -> Result<()> {
+    pub fn run_batched(
+        &self,
+        batch: Batch,
+        a: &[f32],
+        b: &[f32],
+        c: &mut [f32],
+        threads: usize,
+    ) -> Result<()> {
         self.check()?;
         if batch.count == 0 || self.m == 0 || self.n == 0 {
             return Ok(());
@@ -269,12 +296,17 @@ impl MatMul {
         ensure_len("MatMul batch: B", b.len(), span("B", batch.stride_b, b_len)?)?;
         ensure_len("MatMul batch: C", c.len(), span("C", batch.stride_c, c_len)?)?;
         ensure(batch.count == 1 || batch.stride_c >= c_len, || {
-            format!("MatMul batch: stride_c {} is less than one C ({c_len} elements): outputs would overlap", batch.stride_c)
+            format!(
+                "MatMul batch: stride_c {} is less than one C ({c_len} elements): outputs would overlap",
+                batch.stride_c
+            )
         })?;
         let work = self.flops();
         let per_matrix = threads > 1
             && batch.count > 1
-            && (batch.count.is_multiple_of(workers_for(threads, batch.count)) || batch.count >= 4 * threads || work < 4.0e6);
+            && (batch.count.is_multiple_of(workers_for(threads, batch.count))
+                || batch.count >= 4 * threads
+                || work < 4.0e6);
         let (a_ptr, b_ptr) = (a.as_ptr() as usize, b.as_ptr() as usize);
         let c_shared = SharedMut::new(c);
         let one = |i: usize, inner_threads: usize| {

@@ -22,7 +22,13 @@ pub(crate) struct PhaseRows {
 impl PhaseRows {
     /// The layout for rows of width `w` read by `out_w` outputs at `stride` with taps up
     /// to offset `max_tap` (`(kw - 1) * dilation`).
-    pub(crate) fn new(w: usize, pad_left: usize, stride: usize, out_w: usize, max_tap: usize) -> PhaseRows {
+    pub(crate) fn new(
+        w: usize,
+        pad_left: usize,
+        stride: usize,
+        out_w: usize,
+        max_tap: usize,
+    ) -> PhaseRows {
         PhaseRows { w, pad_left, stride, phase_len: out_w.next_multiple_of(16) + max_tap / stride }
     }
 

@@ -46,7 +46,17 @@ impl Pool2d {
     /// dilations 1, no padding, floor mode.
     pub fn new(input: [usize; 4], kernel: [usize; 2]) -> Pool2d {
         let [batch, channels, in_h, in_w] = input;
-        Pool2d { batch, channels, in_h, in_w, kernel, strides: [1, 1], dilations: [1, 1], pads: [0; 4], ceil_mode: false }
+        Pool2d {
+            batch,
+            channels,
+            in_h,
+            in_w,
+            kernel,
+            strides: [1, 1],
+            dilations: [1, 1],
+            pads: [0; 4],
+            ceil_mode: false,
+        }
     }
 
     /// Sets the strides `[h, w]`.
@@ -74,7 +84,8 @@ impl Pool2d {
     }
 
     fn out_size(&self, axis: usize) -> usize {
-        let (size, begin, end) = ([self.in_h, self.in_w][axis], self.pads[axis], self.pads[axis + 2]);
+        let (size, begin, end) =
+            ([self.in_h, self.in_w][axis], self.pads[axis], self.pads[axis + 2]);
         let (k, d, s) = (self.kernel[axis], self.dilations[axis], self.strides[axis]);
         if k == 0 || d == 0 || s == 0 {
             return 0;
@@ -106,11 +117,20 @@ impl Pool2d {
     /// Checks the geometry: nonzero kernel, strides and dilations, a window that fits the
     /// padded input, and sizes that fit `usize`.
     pub fn validate(&self) -> Result<()> {
-        ensure(self.kernel.iter().chain(&self.strides).chain(&self.dilations).all(|&v| v >= 1), || {
-            format!("Pool: kernel {:?}, strides {:?} and dilations {:?} must be at least 1", self.kernel, self.strides, self.dilations)
-        })?;
+        ensure(
+            self.kernel.iter().chain(&self.strides).chain(&self.dilations).all(|&v| v >= 1),
+            || {
+                format!(
+                    "Pool: kernel {:?}, strides {:?} and dilations {:?} must be at least 1",
+                    self.kernel, self.strides, self.dilations
+                )
+            },
+        )?;
         ensure(self.out_h() >= 1 && self.out_w() >= 1, || {
-            format!("Pool: window {:?} does not fit the padded input {}x{}", self.kernel, self.in_h, self.in_w)
+            format!(
+                "Pool: window {:?} does not fit the padded input {}x{}",
+                self.kernel, self.in_h, self.in_w
+            )
         })?;
         checked_product("Pool: input", &[self.batch, self.channels, self.in_h, self.in_w])?;
         checked_product("Pool: output", &self.output_shape())?;
@@ -126,7 +146,8 @@ impl Pool2d {
     /// For output index `o` along `axis`, the taps `t` whose position
     /// `o * s + t * d - pad_begin` lies in `[lo, hi)` (positions may be negative).
     fn tap_count(&self, axis: usize, o: usize, lo: isize, hi: isize) -> usize {
-        let (k, d, s, begin) = (self.kernel[axis], self.dilations[axis], self.strides[axis], self.pads[axis]);
+        let (k, d, s, begin) =
+            (self.kernel[axis], self.dilations[axis], self.strides[axis], self.pads[axis]);
         (0..k)
             .filter(|&t| {
                 let pos = (o * s + t * d) as isize - begin as isize;
@@ -190,7 +211,8 @@ where
     let planes = p.batch * p.channels;
     let out_plane = p.out_h() * p.out_w();
     let out = SharedMut::new(output);
-    let mut states: Vec<Scratch> = (0..workers_for(threads, planes)).map(|_| Scratch::default()).collect();
+    let mut states: Vec<Scratch> =
+        (0..workers_for(threads, planes)).map(|_| Scratch::default()).collect();
     for_each_item(&mut states, planes, |i, s| {
         // SAFETY: one output plane per item.
         plane(i, unsafe { out.slice(i * out_plane, out_plane) }, s);
@@ -210,7 +232,13 @@ pub fn max_pool2d(p: &Pool2d, input: &[f32], output: &mut [f32], threads: usize)
 
 /// ONNX `AveragePool` on up to `threads` threads; see the module docs for what
 /// `count_include_pad` counts.
-pub fn avg_pool2d(p: &Pool2d, count_include_pad: bool, input: &[f32], output: &mut [f32], threads: usize) -> Result<()> {
+pub fn avg_pool2d(
+    p: &Pool2d,
+    count_include_pad: bool,
+    input: &[f32],
+    output: &mut [f32],
+    threads: usize,
+) -> Result<()> {
     p.check_buffers(input, output)?;
     let in_plane = p.in_h * p.in_w;
     let counts = |axis: usize, size: usize, outs: usize| -> Vec<f32> {
@@ -238,12 +266,24 @@ pub fn avg_pool2d(p: &Pool2d, count_include_pad: bool, input: &[f32], output: &m
 
 /// ONNX `GlobalAveragePool`: `output[i]` = mean of `input[i * plane_len..][..plane_len]`
 /// for each of the `planes` (= N * C) planes.
-pub fn global_avg_pool(planes: usize, plane_len: usize, input: &[f32], output: &mut [f32], threads: usize) -> Result<()> {
+pub fn global_avg_pool(
+    planes: usize,
+    plane_len: usize,
+    input: &[f32],
+    output: &mut [f32],
+    threads: usize,
+) -> Result<()> {
     global(planes, plane_len, input, output, threads, |x| sum(x) / x.len() as f32)
 }
 
 /// ONNX `GlobalMaxPool`: `output[i]` = max of plane `i`.
-pub fn global_max_pool(planes: usize, plane_len: usize, input: &[f32], output: &mut [f32], threads: usize) -> Result<()> {
+pub fn global_max_pool(
+    planes: usize,
+    plane_len: usize,
+    input: &[f32],
+    output: &mut [f32],
+    threads: usize,
+) -> Result<()> {
     global(planes, plane_len, input, output, threads, max)
 }
 
@@ -256,7 +296,11 @@ fn global(
     reduce: impl Fn(&[f32]) -> f32 + Sync,
 ) -> Result<()> {
     ensure(plane_len >= 1, || "GlobalPool: empty planes".into())?;
-    ensure_len("GlobalPool: input", input.len(), checked_product("GlobalPool: input", &[planes, plane_len])?)?;
+    ensure_len(
+        "GlobalPool: input",
+        input.len(),
+        checked_product("GlobalPool: input", &[planes, plane_len])?,
+    )?;
     ensure_len("GlobalPool: output", output.len(), planes)?;
     // Planes per work item: enough to make an item worth a thread hand-off.
     let chunk = (65536 / plane_len).clamp(1, planes.max(1));

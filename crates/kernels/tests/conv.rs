@@ -65,13 +65,25 @@ fn conv_listed_cases_direct() {
     let cases = [
         // Depthwise 3x3 / 5x5, stride 1 / 2, batch 2.
         Conv2d::new([1, 8, 13, 19], 8, [3, 3]).with_groups(8).with_pads([1, 1, 1, 1]),
-        Conv2d::new([2, 6, 14, 15], 6, [3, 3]).with_groups(6).with_strides([2, 2]).with_pads([1, 1, 1, 1]),
+        Conv2d::new([2, 6, 14, 15], 6, [3, 3])
+            .with_groups(6)
+            .with_strides([2, 2])
+            .with_pads([1, 1, 1, 1]),
         Conv2d::new([1, 5, 17, 23], 5, [5, 5]).with_groups(5).with_pads([2, 2, 2, 2]),
-        Conv2d::new([2, 4, 16, 37], 4, [5, 5]).with_groups(4).with_strides([2, 2]).with_pads([2, 2, 2, 2]),
+        Conv2d::new([2, 4, 16, 37], 4, [5, 5])
+            .with_groups(4)
+            .with_strides([2, 2])
+            .with_pads([2, 2, 2, 2]),
         // Depthwise with a channel multiplier, asymmetric pads, dilation, odd kernels.
         Conv2d::new([1, 3, 11, 12], 6, [3, 3]).with_groups(3).with_pads([0, 1, 2, 0]),
-        Conv2d::new([1, 4, 15, 40], 4, [3, 3]).with_groups(4).with_dilations([2, 2]).with_pads([2, 2, 2, 2]),
-        Conv2d::new([1, 4, 9, 33], 8, [2, 7]).with_groups(4).with_strides([1, 3]).with_pads([1, 3, 0, 2]),
+        Conv2d::new([1, 4, 15, 40], 4, [3, 3])
+            .with_groups(4)
+            .with_dilations([2, 2])
+            .with_pads([2, 2, 2, 2]),
+        Conv2d::new([1, 4, 9, 33], 8, [2, 7])
+            .with_groups(4)
+            .with_strides([1, 3])
+            .with_pads([1, 3, 0, 2]),
         Conv2d::new([1, 3, 7, 7], 3, [1, 1]).with_groups(3).with_strides([2, 2]),
         // RGB stems: 3 -> 16, 3x3, stride 2, and batch 2 with a tall image (several bands).
         Conv2d::new([1, 3, 37, 50], 16, [3, 3]).with_strides([2, 2]).with_pads([1, 1, 1, 1]),
@@ -86,9 +98,27 @@ fn conv_listed_cases_direct() {
 fn conv_every_activation_in_the_epilogue() {
     let mut rng = Rng::new(12);
     for act in all_activations() {
-        assert!(!check(&Conv2d::new([1, 5, 6, 7], 5, [3, 3]).with_pads([1, 1, 1, 1]), act, true, 1, &mut rng));
-        assert!(check(&Conv2d::new([1, 4, 6, 7], 4, [3, 3]).with_groups(4).with_pads([1, 1, 1, 1]), act, true, 2, &mut rng));
-        assert!(check(&Conv2d::new([1, 3, 6, 7], 4, [3, 3]).with_strides([2, 2]).with_pads([1, 1, 1, 1]), act, true, 2, &mut rng));
+        assert!(!check(
+            &Conv2d::new([1, 5, 6, 7], 5, [3, 3]).with_pads([1, 1, 1, 1]),
+            act,
+            true,
+            1,
+            &mut rng
+        ));
+        assert!(check(
+            &Conv2d::new([1, 4, 6, 7], 4, [3, 3]).with_groups(4).with_pads([1, 1, 1, 1]),
+            act,
+            true,
+            2,
+            &mut rng
+        ));
+        assert!(check(
+            &Conv2d::new([1, 3, 6, 7], 4, [3, 3]).with_strides([2, 2]).with_pads([1, 1, 1, 1]),
+            act,
+            true,
+            2,
+            &mut rng
+        ));
     }
 }
 
@@ -100,17 +130,22 @@ fn conv_random_shapes() {
         let groups = [1, 1, 2, 3][rng.range(0, 3)];
         let depthwise = case % 4 == 0;
         let c = if depthwise { rng.range(1, 6) } else { groups * rng.range(1, 8) };
-        let (groups, m) = if depthwise { (c, c * rng.range(1, 2)) } else { (groups, groups * rng.range(1, 4)) };
+        let (groups, m) =
+            if depthwise { (c, c * rng.range(1, 2)) } else { (groups, groups * rng.range(1, 4)) };
         let kernel = [rng.range(1, 5), rng.range(1, 5)];
         let dil = [rng.range(1, 2), rng.range(1, 2)];
         let pads = [rng.range(0, 2), rng.range(0, 2), rng.range(0, 2), rng.range(0, 2)];
         let min_h = (kernel[0] - 1) * dil[0] + 1;
         let min_w = (kernel[1] - 1) * dil[1] + 1;
-        let conv = Conv2d::new([rng.range(1, 2), c, rng.range(min_h, min_h + 12), rng.range(min_w, min_w + 20)], m, kernel)
-            .with_strides([rng.range(1, 3), rng.range(1, 3)])
-            .with_dilations(dil)
-            .with_pads(pads)
-            .with_groups(groups);
+        let conv = Conv2d::new(
+            [rng.range(1, 2), c, rng.range(min_h, min_h + 12), rng.range(min_w, min_w + 20)],
+            m,
+            kernel,
+        )
+        .with_strides([rng.range(1, 3), rng.range(1, 3)])
+        .with_dilations(dil)
+        .with_pads(pads)
+        .with_groups(groups);
         let act = all_activations()[case % 9];
         let bias = rng.bool();
         direct += usize::from(check(&conv, act, bias, 1 + case % 3, &mut rng));
@@ -123,8 +158,20 @@ fn conv_random_shapes() {
 fn conv_large_layers_split_into_tiles() {
     // Large enough for several im2col tiles and channel blocks per thread.
     let mut rng = Rng::new(14);
-    check(&Conv2d::new([1, 32, 30, 41], 40, [3, 3]).with_pads([1, 1, 1, 1]), Activation::Relu, true, 2, &mut rng);
-    check(&Conv2d::new([1, 64, 3, 5], 96, [3, 3]).with_pads([1, 1, 1, 1]), Activation::HardSwish, true, 2, &mut rng);
+    check(
+        &Conv2d::new([1, 32, 30, 41], 40, [3, 3]).with_pads([1, 1, 1, 1]),
+        Activation::Relu,
+        true,
+        2,
+        &mut rng,
+    );
+    check(
+        &Conv2d::new([1, 64, 3, 5], 96, [3, 3]).with_pads([1, 1, 1, 1]),
+        Activation::HardSwish,
+        true,
+        2,
+        &mut rng,
+    );
     check(&Conv2d::new([1, 48, 33, 70], 20, [1, 1]), Activation::None, true, 3, &mut rng);
 }
 
@@ -139,8 +186,13 @@ fn conv_reuses_packed_weights_across_input_sizes_and_scratch() {
         let conv = Conv2d { in_h: h, in_w: wd, ..base };
         let x = rng.vec(6 * h * wd);
         let mut got = vec![0.0; conv.output_shape().iter().product()];
-        conv2d_with_scratch(&conv, &x, &packed, Activation::None, &mut got, 2, &mut scratch).unwrap();
-        assert_close(&got, &conv2d_ref(&conv, &x, &w, None, Activation::None), &format!("{h}x{wd}"));
+        conv2d_with_scratch(&conv, &x, &packed, Activation::None, &mut got, 2, &mut scratch)
+            .unwrap();
+        assert_close(
+            &got,
+            &conv2d_ref(&conv, &x, &w, None, Activation::None),
+            &format!("{h}x{wd}"),
+        );
     }
 }
 

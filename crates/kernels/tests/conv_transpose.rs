@@ -27,14 +27,26 @@ fn conv_transpose_listed_cases() {
         ConvTranspose2d::new([1, 6, 9, 13], 6, [2, 2]).with_strides([2, 2]),
         ConvTranspose2d::new([2, 4, 7, 5], 1, [2, 2]).with_strides([2, 2]),
         // Overlapping windows, pads, output padding.
-        ConvTranspose2d::new([1, 3, 6, 7], 5, [3, 3]).with_strides([2, 2]).with_pads([1, 1, 1, 1]).with_output_padding([1, 1]),
+        ConvTranspose2d::new([1, 3, 6, 7], 5, [3, 3])
+            .with_strides([2, 2])
+            .with_pads([1, 1, 1, 1])
+            .with_output_padding([1, 1]),
         ConvTranspose2d::new([1, 4, 5, 8], 4, [4, 4]).with_strides([2, 2]).with_pads([1, 1, 1, 1]),
         // Asymmetric pads, rectangular kernel, dilation.
-        ConvTranspose2d::new([1, 2, 6, 5], 3, [3, 2]).with_strides([1, 3]).with_pads([0, 2, 1, 0]).with_dilations([2, 1]),
+        ConvTranspose2d::new([1, 2, 6, 5], 3, [3, 2])
+            .with_strides([1, 3])
+            .with_pads([0, 2, 1, 0])
+            .with_dilations([2, 1]),
         // Groups and batch 2.
-        ConvTranspose2d::new([2, 6, 5, 6], 9, [3, 3]).with_groups(3).with_strides([2, 1]).with_pads([1, 0, 0, 1]),
+        ConvTranspose2d::new([2, 6, 5, 6], 9, [3, 3])
+            .with_groups(3)
+            .with_strides([2, 1])
+            .with_pads([1, 0, 0, 1]),
         // Depthwise-style (groups == channels) and 1x1.
-        ConvTranspose2d::new([1, 4, 6, 6], 4, [3, 3]).with_groups(4).with_strides([2, 2]).with_output_padding([1, 0]),
+        ConvTranspose2d::new([1, 4, 6, 6], 4, [3, 3])
+            .with_groups(4)
+            .with_strides([2, 2])
+            .with_output_padding([1, 0]),
         ConvTranspose2d::new([1, 5, 4, 9], 3, [1, 1]),
         // Large enough for several channel blocks in the GEMM.
         ConvTranspose2d::new([1, 24, 20, 31], 24, [2, 2]).with_strides([2, 2]),
@@ -54,13 +66,18 @@ fn conv_transpose_random_shapes() {
         let kernel = [rng.range(1, 4), rng.range(1, 4)];
         let strides = [rng.range(1, 3), rng.range(1, 3)];
         let dil = [rng.range(1, 2), rng.range(1, 2)];
-        let out_pad = [rng.range(0, strides[0].max(dil[0]) - 1), rng.range(0, strides[1].max(dil[1]) - 1)];
-        let ct = ConvTranspose2d::new([rng.range(1, 2), groups * rng.range(1, 3), rng.range(1, 8), rng.range(1, 12)], groups * rng.range(1, 3), kernel)
-            .with_strides(strides)
-            .with_dilations(dil)
-            .with_pads([rng.range(0, 1), rng.range(0, 1), rng.range(0, 1), rng.range(0, 1)])
-            .with_output_padding(out_pad)
-            .with_groups(groups);
+        let out_pad =
+            [rng.range(0, strides[0].max(dil[0]) - 1), rng.range(0, strides[1].max(dil[1]) - 1)];
+        let ct = ConvTranspose2d::new(
+            [rng.range(1, 2), groups * rng.range(1, 3), rng.range(1, 8), rng.range(1, 12)],
+            groups * rng.range(1, 3),
+            kernel,
+        )
+        .with_strides(strides)
+        .with_dilations(dil)
+        .with_pads([rng.range(0, 1), rng.range(0, 1), rng.range(0, 1), rng.range(0, 1)])
+        .with_output_padding(out_pad)
+        .with_groups(groups);
         if ct.validate().is_err() {
             continue;
         }
@@ -79,6 +96,18 @@ fn conv_transpose_bad_arguments_are_errors() {
     let packed = PackedConvTransposeWeights::new(&ct, &w, None).unwrap();
     let mut y = vec![0.0; 72];
     assert!(conv_transpose2d(&ct, &[0.0; 35], &packed, Default::default(), &mut y, 1).is_err());
-    assert!(conv_transpose2d(&ct, &[0.0; 36], &packed, Default::default(), &mut y[..71], 1).is_err());
-    assert!(conv_transpose2d(&ct.with_strides([1, 1]), &[0.0; 36], &packed, Default::default(), &mut y, 1).is_ok());
+    assert!(
+        conv_transpose2d(&ct, &[0.0; 36], &packed, Default::default(), &mut y[..71], 1).is_err()
+    );
+    assert!(
+        conv_transpose2d(
+            &ct.with_strides([1, 1]),
+            &[0.0; 36],
+            &packed,
+            Default::default(),
+            &mut y,
+            1
+        )
+        .is_ok()
+    );
 }

@@ -14,7 +14,17 @@ fn check(mm: &MatMul, rng: &mut Rng, threads: usize) {
     let mut got = c0.clone();
     mm.run(&a, &b, &mut got, threads).unwrap();
     let mut want = c0.clone();
-    matmul_ref((mm.m, mm.k, mm.n), &a, (mm.trans_a, mm.lda), &b, (mm.trans_b, mm.ldb), &mut want, mm.ldc, mm.alpha, mm.beta);
+    matmul_ref(
+        (mm.m, mm.k, mm.n),
+        &a,
+        (mm.trans_a, mm.lda),
+        &b,
+        (mm.trans_b, mm.ldb),
+        &mut want,
+        mm.ldc,
+        mm.alpha,
+        mm.beta,
+    );
     // Elements between rows (ldc > n) and past the end must be untouched.
     for i in 0..mm.m {
         for j in mm.n..mm.ldc {
@@ -33,7 +43,10 @@ fn random_shapes_transposes_strides_and_scales() {
         let (m, k, n) = (rng.range(1, 70), rng.range(1, 70), rng.range(1, 70));
         let mut mm = MatMul::new(m, k, n).with_trans_a(rng.bool()).with_trans_b(rng.bool());
         if rng.bool() {
-            mm = mm.with_lda(mm.lda + rng.range(0, 5)).with_ldb(mm.ldb + rng.range(0, 5)).with_ldc(n + rng.range(0, 5));
+            mm = mm
+                .with_lda(mm.lda + rng.range(0, 5))
+                .with_ldb(mm.ldb + rng.range(0, 5))
+                .with_ldc(n + rng.range(0, 5));
         }
         mm = match case % 4 {
             0 => mm,
@@ -48,7 +61,8 @@ fn random_shapes_transposes_strides_and_scales() {
 #[test]
 fn model_sized_shapes_on_two_threads() {
     let mut rng = Rng::new(2);
-    for (m, k, n) in [(640, 512, 128), (64, 288, 1000), (1, 480, 6625), (97, 1, 33), (128, 64, 515)] {
+    for (m, k, n) in [(640, 512, 128), (64, 288, 1000), (1, 480, 6625), (97, 1, 33), (128, 64, 515)]
+    {
         check(&MatMul::new(m, k, n), &mut rng, 2);
         check(&MatMul::new(m, k, n).with_trans_b(true).with_beta(1.0), &mut rng, 2);
     }

@@ -23,7 +23,8 @@ pub struct Arena {
 impl Arena {
     /// Zeroed buffers of the given byte sizes.
     pub fn new(slot_bytes: &[usize]) -> Arena {
-        let slots = slot_bytes.iter().map(|&bytes| vec![Line([0; 64]); bytes.div_ceil(64)]).collect();
+        let slots =
+            slot_bytes.iter().map(|&bytes| vec![Line([0; 64]); bytes.div_ceil(64)]).collect();
         Arena { buffers: SlotBuffers { slots }, scratch: Scratch::default() }
     }
 }
@@ -49,14 +50,26 @@ impl SlotBuffers {
         debug_assert!(count * info.data_type.size() <= self.slots[slot].len() * 64);
         let data = unsafe {
             match info.data_type {
-                DataType::F32 => DataRef::F32(std::slice::from_raw_parts(base.cast::<f32>(), count)),
-                DataType::F16 => DataRef::F16(std::slice::from_raw_parts(base.cast::<f16>(), count)),
-                DataType::BF16 => DataRef::BF16(std::slice::from_raw_parts(base.cast::<bf16>(), count)),
+                DataType::F32 => {
+                    DataRef::F32(std::slice::from_raw_parts(base.cast::<f32>(), count))
+                }
+                DataType::F16 => {
+                    DataRef::F16(std::slice::from_raw_parts(base.cast::<f16>(), count))
+                }
+                DataType::BF16 => {
+                    DataRef::BF16(std::slice::from_raw_parts(base.cast::<bf16>(), count))
+                }
                 DataType::I8 => DataRef::I8(std::slice::from_raw_parts(base.cast::<i8>(), count)),
                 DataType::U8 => DataRef::U8(std::slice::from_raw_parts(base, count)),
-                DataType::I32 => DataRef::I32(std::slice::from_raw_parts(base.cast::<i32>(), count)),
-                DataType::I64 => DataRef::I64(std::slice::from_raw_parts(base.cast::<i64>(), count)),
-                DataType::Bool => DataRef::Bool(std::slice::from_raw_parts(base.cast::<bool>(), count)),
+                DataType::I32 => {
+                    DataRef::I32(std::slice::from_raw_parts(base.cast::<i32>(), count))
+                }
+                DataType::I64 => {
+                    DataRef::I64(std::slice::from_raw_parts(base.cast::<i64>(), count))
+                }
+                DataType::Bool => {
+                    DataRef::Bool(std::slice::from_raw_parts(base.cast::<bool>(), count))
+                }
             }
         };
         TensorView { shape: &info.shape, data }
@@ -73,13 +86,25 @@ impl SlotBuffers {
         debug_assert!(count * info.data_type.size() <= self.slots[slot].len() * 64);
         let data = unsafe {
             match info.data_type {
-                DataType::F32 => DataMut::F32(std::slice::from_raw_parts_mut(base.cast::<f32>(), count)),
-                DataType::F16 => DataMut::F16(std::slice::from_raw_parts_mut(base.cast::<f16>(), count)),
-                DataType::BF16 => DataMut::BF16(std::slice::from_raw_parts_mut(base.cast::<bf16>(), count)),
-                DataType::I8 => DataMut::I8(std::slice::from_raw_parts_mut(base.cast::<i8>(), count)),
+                DataType::F32 => {
+                    DataMut::F32(std::slice::from_raw_parts_mut(base.cast::<f32>(), count))
+                }
+                DataType::F16 => {
+                    DataMut::F16(std::slice::from_raw_parts_mut(base.cast::<f16>(), count))
+                }
+                DataType::BF16 => {
+                    DataMut::BF16(std::slice::from_raw_parts_mut(base.cast::<bf16>(), count))
+                }
+                DataType::I8 => {
+                    DataMut::I8(std::slice::from_raw_parts_mut(base.cast::<i8>(), count))
+                }
                 DataType::U8 => DataMut::U8(std::slice::from_raw_parts_mut(base, count)),
-                DataType::I32 => DataMut::I32(std::slice::from_raw_parts_mut(base.cast::<i32>(), count)),
-                DataType::I64 => DataMut::I64(std::slice::from_raw_parts_mut(base.cast::<i64>(), count)),
+                DataType::I32 => {
+                    DataMut::I32(std::slice::from_raw_parts_mut(base.cast::<i32>(), count))
+                }
+                DataType::I64 => {
+                    DataMut::I64(std::slice::from_raw_parts_mut(base.cast::<i64>(), count))
+                }
                 DataType::Bool => {
                     // Bytes left by a value of another type may not be valid bools.
                     std::ptr::write_bytes(base, 0, count);

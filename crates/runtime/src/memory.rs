@@ -24,7 +24,11 @@ pub struct StepValues<'a> {
 /// Assigns slots. `bytes[v]` is the size of value `v` if it needs a slot (`None`
 /// otherwise); `pinned[v]` values (graph outputs) get a slot of their own that is never
 /// reused. Outputs of a step never share a slot with its inputs or with each other.
-pub fn plan_memory(steps: &[StepValues<'_>], bytes: &[Option<usize>], pinned: &[bool]) -> MemoryPlan {
+pub fn plan_memory(
+    steps: &[StepValues<'_>],
+    bytes: &[Option<usize>],
+    pinned: &[bool],
+) -> MemoryPlan {
     let mut last_use = vec![None; bytes.len()];
     for (at, step) in steps.iter().enumerate() {
         for &value in step.reads.iter().chain(step.writes) {
@@ -36,11 +40,8 @@ pub fn plan_memory(steps: &[StepValues<'_>], bytes: &[Option<usize>], pinned: &[
     for (at, step) in steps.iter().enumerate() {
         for &value in step.writes {
             let Some(size) = bytes[value] else { continue };
-            let slot = if pinned[value] {
-                None
-            } else {
-                take_best_fit(&mut free, &plan.slot_bytes, size)
-            };
+            let slot =
+                if pinned[value] { None } else { take_best_fit(&mut free, &plan.slot_bytes, size) };
             let slot = match slot {
                 Some(slot) => {
                     plan.slot_bytes[slot] = plan.slot_bytes[slot].max(size);
@@ -69,7 +70,11 @@ pub fn plan_memory(steps: &[StepValues<'_>], bytes: &[Option<usize>], pinned: &[
 
 /// The free slot that fits `size` most tightly, else the largest free slot (it will grow).
 fn take_best_fit(free: &mut Vec<usize>, slot_bytes: &[usize], size: usize) -> Option<usize> {
-    let fitting = free.iter().enumerate().filter(|&(_, &slot)| slot_bytes[slot] >= size).min_by_key(|&(_, &slot)| slot_bytes[slot]);
+    let fitting = free
+        .iter()
+        .enumerate()
+        .filter(|&(_, &slot)| slot_bytes[slot] >= size)
+        .min_by_key(|&(_, &slot)| slot_bytes[slot]);
     let chosen = match fitting {
         Some((at, _)) => at,
         None => free.iter().enumerate().max_by_key(|&(_, &slot)| slot_bytes[slot])?.0,

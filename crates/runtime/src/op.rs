@@ -134,17 +134,27 @@ pub struct BuiltOp {
 }
 
 /// Builds a node (see the module documentation).
-pub type BuildFn = fn(node: &Node, inputs: &[Option<InputInfo<'_>>], options: &BuildOptions) -> Result<BuiltOp>;
+pub type BuildFn =
+    fn(node: &Node, inputs: &[Option<InputInfo<'_>>], options: &BuildOptions) -> Result<BuiltOp>;
 
 /// Input `index`, which the operator requires.
-pub fn required<'a>(node: &Node, inputs: &[Option<InputInfo<'a>>], index: usize) -> Result<InputInfo<'a>> {
-    inputs.get(index).copied().flatten().ok_or_else(|| {
-        GraphError::invalid(format!("input {index} is required")).at_node(node)
-    })
+pub fn required<'a>(
+    node: &Node,
+    inputs: &[Option<InputInfo<'a>>],
+    index: usize,
+) -> Result<InputInfo<'a>> {
+    inputs
+        .get(index)
+        .copied()
+        .flatten()
+        .ok_or_else(|| GraphError::invalid(format!("input {index} is required")).at_node(node))
 }
 
 /// Input `index` at run time, which the operator requires.
-pub fn input<'v, 'a>(inputs: &'v [Option<TensorView<'a>>], index: usize) -> Result<&'v TensorView<'a>> {
+pub fn input<'v, 'a>(
+    inputs: &'v [Option<TensorView<'a>>],
+    index: usize,
+) -> Result<&'v TensorView<'a>> {
     inputs
         .get(index)
         .and_then(Option::as_ref)
@@ -153,7 +163,11 @@ pub fn input<'v, 'a>(inputs: &'v [Option<TensorView<'a>>], index: usize) -> Resu
 
 /// The constant data of input `index`, which the operator requires to be constant when
 /// the plan is built (e.g. Reshape's target shape).
-pub fn constant_input<'a>(node: &Node, inputs: &[Option<InputInfo<'a>>], index: usize) -> Result<&'a Tensor> {
+pub fn constant_input<'a>(
+    node: &Node,
+    inputs: &[Option<InputInfo<'a>>],
+    index: usize,
+) -> Result<&'a Tensor> {
     required(node, inputs, index)?.constant.ok_or_else(|| {
         GraphError::unsupported(format!(
             "input {index} must be known when the plan is built (computed from data at run time is not supported)"
@@ -167,7 +181,9 @@ pub struct FnKernel<F>(pub F);
 
 impl<F> Kernel for FnKernel<F>
 where
-    F: Fn(&[Option<TensorView<'_>>], &mut [TensorViewMut<'_>], &mut RunContext<'_>) -> Result<()> + Send + Sync,
+    F: Fn(&[Option<TensorView<'_>>], &mut [TensorViewMut<'_>], &mut RunContext<'_>) -> Result<()>
+        + Send
+        + Sync,
 {
     fn run(
         &self,

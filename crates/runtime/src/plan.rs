@@ -73,7 +73,11 @@ fn input_info<'a>(state: &'a Option<ValueState>) -> Option<InputInfo<'a>> {
 
 impl Plan {
     /// Builds a plan for `graph` with its inputs of `input_shapes` (in graph input order).
-    pub fn build(graph: &Graph, input_shapes: &[Vec<usize>], options: &BuildOptions) -> Result<Plan> {
+    pub fn build(
+        graph: &Graph,
+        input_shapes: &[Vec<usize>],
+        options: &BuildOptions,
+    ) -> Result<Plan> {
         let mut options = options.clone();
         if graph.opset > 0 {
             options.opset = graph.opset;
@@ -107,15 +111,27 @@ impl Plan {
         let mut steps = Vec::new();
         for node in &graph.nodes {
             let build = ops::builder(&node.domain, &node.op_type).ok_or_else(|| {
-                let domain = if node.domain.is_empty() { String::new() } else { format!(" of domain '{}'", node.domain) };
-                GraphError::unsupported(format!("operator {}{domain} is not supported", node.op_type)).at_node(node)
+                let domain = if node.domain.is_empty() {
+                    String::new()
+                } else {
+                    format!(" of domain '{}'", node.domain)
+                };
+                GraphError::unsupported(format!(
+                    "operator {}{domain} is not supported",
+                    node.op_type
+                ))
+                .at_node(node)
             })?;
             let inputs: Vec<Option<InputInfo>> = node
                 .inputs
                 .iter()
                 .map(|input| match input {
                     Some(id) => input_info(&states[id.index()]).map(Some).ok_or_else(|| {
-                        GraphError::invalid(format!("input '{}' is not available", graph.value(*id).name)).at_node(node)
+                        GraphError::invalid(format!(
+                            "input '{}' is not available",
+                            graph.value(*id).name
+                        ))
+                        .at_node(node)
                     }),
                     None => Ok(None),
                 })
@@ -135,7 +151,8 @@ impl Plan {
                     states[id.index()] = Some(ValueState { info, constant: Some(tensor.clone()) });
                 }
             } else if all_constant {
-                let values = evaluate(node, built.kernel.as_ref(), &inputs, &built.outputs, options)?;
+                let values =
+                    evaluate(node, built.kernel.as_ref(), &inputs, &built.outputs, options)?;
                 for ((&id, info), tensor) in node.outputs.iter().zip(built.outputs).zip(values) {
                     states[id.index()] = Some(ValueState { info, constant: Some(tensor) });
                 }
@@ -159,7 +176,9 @@ impl Plan {
         // Constants that steps or outputs read become the plan's constant table.
         let mut constant_index = vec![None; graph.values.len()];
         let mut constants = Vec::new();
-        let mut source_of = |id: ValueId, constant_index: &mut Vec<Option<usize>>| -> Result<Source> {
+        let mut source_of = |id: ValueId,
+                             constant_index: &mut Vec<Option<usize>>|
+         -> Result<Source> {
             if let Some(position) = graph.inputs.iter().position(|&input| input == id) {
                 return Ok(Source::RunInput(position));
             }
@@ -199,7 +218,8 @@ impl Plan {
             .map(|&id| source_of(id, &mut constant_index))
             .collect::<Result<Vec<_>>>()?;
 
-        let infos: Vec<Option<OutputInfo>> = states.iter().map(|state| state.as_ref().map(|s| s.info.clone())).collect();
+        let infos: Vec<Option<OutputInfo>> =
+            states.iter().map(|state| state.as_ref().map(|s| s.info.clone())).collect();
         let bytes: Vec<Option<usize>> = (0..graph.values.len())
             .map(|at| {
                 let state = states[at].as_ref()?;
@@ -286,13 +306,19 @@ impl Plan {
                 )));
             }
         }
-        let mut arena = self.arenas.lock().pop().unwrap_or_else(|| Arena::new(&self.memory.slot_bytes));
+        let mut arena =
+            self.arenas.lock().pop().unwrap_or_else(|| Arena::new(&self.memory.slot_bytes));
         let result = self.run_in(&mut arena, inputs);
         self.arenas.lock().push(arena);
         result
     }
 
-    fn source_view<'a>(&'a self, source: Source, buffers: &'a SlotBuffers, inputs: &'a [Tensor]) -> TensorView<'a> {
+    fn source_view<'a>(
+        &'a self,
+        source: Source,
+        buffers: &'a SlotBuffers,
+        inputs: &'a [Tensor],
+    ) -> TensorView<'a> {
         match source {
             Source::Constant(at) => TensorView::of(&self.constants[at]),
             Source::RunInput(at) => TensorView::of(&inputs[at]),
@@ -324,11 +350,14 @@ impl Plan {
                 })
                 .collect::<Vec<_>>();
             let mut context = RunContext { threads: self.threads, scratch: &mut arena.scratch };
-            step.kernel
-                .run(&input_views, &mut output_views, &mut context)
-                .map_err(|error| error.context(format!("node '{}' ({})", step.node_name, step.op_type)))?;
+            step.kernel.run(&input_views, &mut output_views, &mut context).map_err(|error| {
+                error.context(format!("node '{}' ({})", step.node_name, step.op_type))
+            })?;
         }
-        self.outputs.iter().map(|&source| self.source_view(source, buffers, inputs).to_tensor()).collect()
+        self.outputs
+            .iter()
+            .map(|&source| self.source_view(source, buffers, inputs).to_tensor())
+            .collect()
     }
 }
 
@@ -337,7 +366,10 @@ fn check_input_shape(graph: &Graph, id: ValueId, shape: &[usize]) -> Result<()> 
     let value = graph.value(id);
     let Some(declared) = &value.shape else { return Ok(()) };
     let fits = declared.len() == shape.len()
-        && declared.iter().zip(shape).all(|(dim, &size)| dim.fixed().is_none_or(|fixed| fixed == size));
+        && declared
+            .iter()
+            .zip(shape)
+            .all(|(dim, &size)| dim.fixed().is_none_or(|fixed| fixed == size));
     if !fits {
         return Err(GraphError::shape(format!(
             "input '{}' is declared {:?}, got {shape:?}",
@@ -355,20 +387,31 @@ fn evaluate(
     outputs: &[OutputInfo],
     options: &BuildOptions,
 ) -> Result<Vec<Tensor>> {
-    let input_views: Vec<Option<TensorView>> =
-        inputs.iter().map(|input| input.map(|input| TensorView::of(input.constant.expect("all constant")))).collect();
+    let input_views: Vec<Option<TensorView>> = inputs
+        .iter()
+        .map(|input| input.map(|input| TensorView::of(input.constant.expect("all constant"))))
+        .collect();
     let mut buffers: Vec<TensorData> = outputs
         .iter()
         .map(|info| TensorData::zeros(info.data_type, info.shape.iter().product()))
         .collect();
     {
-        let mut output_views: Vec<_> =
-            buffers.iter_mut().zip(outputs).map(|(data, info)| crate::arena::view_of_data(data, &info.shape)).collect();
+        let mut output_views: Vec<_> = buffers
+            .iter_mut()
+            .zip(outputs)
+            .map(|(data, info)| crate::arena::view_of_data(data, &info.shape))
+            .collect();
         let mut scratch = Scratch::default();
         let mut context = RunContext { threads: options.threads, scratch: &mut scratch };
-        kernel.run(&input_views, &mut output_views, &mut context).map_err(|error| error.at_node(node))?;
+        kernel
+            .run(&input_views, &mut output_views, &mut context)
+            .map_err(|error| error.at_node(node))?;
     }
-    buffers.into_iter().zip(outputs).map(|(data, info)| Tensor::new(info.shape.clone(), data)).collect()
+    buffers
+        .into_iter()
+        .zip(outputs)
+        .map(|(data, info)| Tensor::new(info.shape.clone(), data))
+        .collect()
 }
 
 /// A plan shared between threads.

@@ -64,7 +64,11 @@ fn run_full(
     Ok(plan.run(&feeds)?.remove(0))
 }
 
-fn run_attrs(op: &str, attributes: &[(&str, Attribute)], inputs: Vec<Input>) -> Result<Tensor, GraphError> {
+fn run_attrs(
+    op: &str,
+    attributes: &[(&str, Attribute)],
+    inputs: Vec<Input>,
+) -> Result<Tensor, GraphError> {
     run_full(op, attributes, inputs, 21, 1)
 }
 
@@ -78,7 +82,8 @@ fn apply(op: &str, attributes: &[(&str, Attribute)], x: &[f32]) -> Vec<f32> {
 fn assert_close(got: &[f32], expected: &[f32], tolerance: f32) {
     assert_eq!(got.len(), expected.len());
     for (at, (&g, &e)) in got.iter().zip(expected).enumerate() {
-        let fits = (g.is_nan() && e.is_nan()) || g == e || (g - e).abs() <= tolerance * e.abs().max(1e-30);
+        let fits =
+            (g.is_nan() && e.is_nan()) || g == e || (g - e).abs() <= tolerance * e.abs().max(1e-30);
         assert!(fits, "element {at}: got {g}, expected {e}");
     }
 }
@@ -89,17 +94,30 @@ const XS: [f32; 9] = [-4.0, -1.5, -0.5, -0.01, 0.0, 0.01, 0.5, 1.5, 4.0];
 fn simple_activations_match_hand_computed_values() {
     assert_eq!(apply("Relu", &[], &[-1.0, 0.0, 2.5]), vec![0.0, 0.0, 2.5]);
     assert_eq!(apply("LeakyRelu", &[], &[-1.0, 2.0]), vec![-0.01, 2.0]);
-    assert_eq!(apply("LeakyRelu", &[("alpha", Attribute::Float(0.5))], &[-4.0, 2.0]), vec![-2.0, 2.0]);
+    assert_eq!(
+        apply("LeakyRelu", &[("alpha", Attribute::Float(0.5))], &[-4.0, 2.0]),
+        vec![-2.0, 2.0]
+    );
     assert_eq!(apply("HardSigmoid", &[], &[-3.0, 0.0, 1.0, 3.0]), vec![0.0, 0.5, 0.7, 1.0]);
     assert_eq!(
-        apply("HardSigmoid", &[("alpha", Attribute::Float(0.5)), ("beta", Attribute::Float(0.25))], &[1.0, -1.0]),
+        apply(
+            "HardSigmoid",
+            &[("alpha", Attribute::Float(0.5)), ("beta", Attribute::Float(0.25))],
+            &[1.0, -1.0]
+        ),
         vec![0.75, 0.0]
     );
-    assert_eq!(apply("HardSwish", &[], &[-4.0, -3.0, 0.0, 3.0, 5.0]), vec![-0.0, -0.0, 0.0, 3.0, 5.0]);
+    assert_eq!(
+        apply("HardSwish", &[], &[-4.0, -3.0, 0.0, 3.0, 5.0]),
+        vec![-0.0, -0.0, 0.0, 3.0, 5.0]
+    );
     assert_close(&apply("HardSwish", &[], &[1.0]), &[1.0 * (1.0 / 6.0 + 0.5)], 1e-7);
     assert_eq!(apply("Softsign", &[], &[-3.0, 0.0, 1.0]), vec![-0.75, 0.0, 0.5]);
     assert_eq!(apply("ThresholdedRelu", &[], &[0.5, 1.0, 1.5]), vec![0.0, 0.0, 1.5]);
-    assert_eq!(apply("ThresholdedRelu", &[("alpha", Attribute::Float(0.2))], &[0.5, 0.1]), vec![0.5, 0.0]);
+    assert_eq!(
+        apply("ThresholdedRelu", &[("alpha", Attribute::Float(0.2))], &[0.5, 0.1]),
+        vec![0.5, 0.0]
+    );
     assert_eq!(apply("Neg", &[], &[1.0, -2.0]), vec![-1.0, 2.0]);
     assert_eq!(apply("Abs", &[], &[-1.5, 2.0]), vec![1.5, 2.0]);
     assert_eq!(apply("Reciprocal", &[], &[4.0, -0.5]), vec![0.25, -2.0]);
@@ -134,9 +152,17 @@ fn smooth_activations_match_f64_references() {
     assert_close(&apply("Sigmoid", &[], &XS), &reference(|x| 1.0 / (1.0 + (-x).exp())), 1e-6);
     assert_close(&apply("Tanh", &[], &XS), &reference(f64::tanh), 1e-6);
     assert_close(&apply("Exp", &[], &XS), &reference(f64::exp), 1e-6);
-    assert_close(&apply("Erf", &[], &XS), &XS.iter().map(|&x| erf(x as f64) as f32).collect::<Vec<_>>(), 1e-6);
+    assert_close(
+        &apply("Erf", &[], &XS),
+        &XS.iter().map(|&x| erf(x as f64) as f32).collect::<Vec<_>>(),
+        1e-6,
+    );
     assert_close(&apply("Softplus", &[], &XS), &reference(softplus), 1e-6);
-    assert_close(&apply("Elu", &[], &XS), &reference(|x| if x < 0.0 { x.exp() - 1.0 } else { x }), 1e-6);
+    assert_close(
+        &apply("Elu", &[], &XS),
+        &reference(|x| if x < 0.0 { x.exp() - 1.0 } else { x }),
+        1e-6,
+    );
     assert_close(
         &apply("Elu", &[("alpha", Attribute::Float(2.0))], &XS),
         &reference(|x| if x < 0.0 { 2.0 * (x.exp() - 1.0) } else { x }),
@@ -144,7 +170,10 @@ fn smooth_activations_match_f64_references() {
     );
     assert_close(
         &apply("Selu", &[], &XS),
-        &reference(|x| 1.050_701_022_148_132_3 * if x > 0.0 { x } else { 1.673_263_192_176_818_8 * (x.exp() - 1.0) }),
+        &reference(|x| {
+            1.050_701_022_148_132_3
+                * if x > 0.0 { x } else { 1.673_263_192_176_818_8 * (x.exp() - 1.0) }
+        }),
         1e-6,
     );
     assert_close(
@@ -153,10 +182,17 @@ fn smooth_activations_match_f64_references() {
         1e-6,
     );
     assert_close(&apply("Mish", &[], &XS), &reference(|x| x * (1.0 + x.exp()).ln().tanh()), 1e-6);
-    let gelu: Vec<f32> = XS.iter().map(|&x| (0.5 * x as f64 * (1.0 + erf(x as f64 / 2f64.sqrt()))) as f32).collect();
+    let gelu: Vec<f32> =
+        XS.iter().map(|&x| (0.5 * x as f64 * (1.0 + erf(x as f64 / 2f64.sqrt()))) as f32).collect();
     assert_close(&apply("Gelu", &[], &XS), &gelu, 1e-6);
-    let gelu_tanh = reference(|x| 0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh()));
-    assert_close(&apply("Gelu", &[("approximate", Attribute::String("tanh".into()))], &XS), &gelu_tanh, 1e-6);
+    let gelu_tanh = reference(|x| {
+        0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
+    });
+    assert_close(
+        &apply("Gelu", &[("approximate", Attribute::String("tanh".into()))], &XS),
+        &gelu_tanh,
+        1e-6,
+    );
     // Far negative inputs: exact where 1 + erf(x) would cancel.
     let tail = apply("Gelu", &[], &[-5.0])[0] as f64;
     let expected = 0.5 * -5.0 * (1.0 - erf(5.0 / 2f64.sqrt()));
@@ -166,12 +202,17 @@ fn smooth_activations_match_f64_references() {
 #[test]
 fn integer_relu_neg_abs_and_sign() {
     let x = i64s(&[4], &[-3, 0, 5, i64::MIN]);
-    let get = |op| run_attrs(op, &[], vec![Input::Run(x.clone())]).unwrap().as_i64().unwrap().to_vec();
+    let get =
+        |op| run_attrs(op, &[], vec![Input::Run(x.clone())]).unwrap().as_i64().unwrap().to_vec();
     assert_eq!(get("Relu"), vec![0, 0, 5, 0]);
     assert_eq!(get("Neg"), vec![3, 0, -5, i64::MIN]);
     assert_eq!(get("Abs"), vec![3, 0, 5, i64::MIN]);
     assert_eq!(get("Sign"), vec![-1, 0, 1, -1]);
-    let small = run_attrs("Relu", &[], vec![Input::Run(Tensor::new(vec![2], TensorData::I32(vec![-2, 2])).unwrap())]);
+    let small = run_attrs(
+        "Relu",
+        &[],
+        vec![Input::Run(Tensor::new(vec![2], TensorData::I32(vec![-2, 2])).unwrap())],
+    );
     assert_eq!(*small.unwrap().data(), TensorData::I32(vec![0, 2]));
 }
 
@@ -190,9 +231,17 @@ fn prelu_broadcasts_its_slope_onto_x() {
         &[-0.1, 2.0, -0.3, 4.0, -0.2, 2.0, -0.6, 4.0, -0.3, 2.0, -0.9, 4.0],
         1e-6,
     );
-    let scalar = run_attrs("PRelu", &[], vec![Input::Run(f32s(&[2], &[-2.0, 2.0])), Input::Run(f32s(&[1], &[0.5]))]);
+    let scalar = run_attrs(
+        "PRelu",
+        &[],
+        vec![Input::Run(f32s(&[2], &[-2.0, 2.0])), Input::Run(f32s(&[1], &[0.5]))],
+    );
     assert_eq!(scalar.unwrap().as_f32().unwrap(), &[-1.0, 2.0]);
-    let integers = run_attrs("PRelu", &[], vec![Input::Run(i64s(&[2], &[-2, 3])), Input::Const(i64s(&[], &[3]))]);
+    let integers = run_attrs(
+        "PRelu",
+        &[],
+        vec![Input::Run(i64s(&[2], &[-2, 3])), Input::Const(i64s(&[], &[3]))],
+    );
     assert_eq!(integers.unwrap().as_i64().unwrap(), &[-6, 3]);
     let error = run_attrs(
         "PRelu",
@@ -200,13 +249,21 @@ fn prelu_broadcasts_its_slope_onto_x() {
         vec![Input::Run(f32s(&[2], &[0.0; 2])), Input::Const(f32s(&[2, 2], &[0.0; 4]))],
     )
     .unwrap_err();
-    assert!(error.message.contains("input slope of shape [2, 2] cannot be broadcast to [2]"), "{}", error.message);
+    assert!(
+        error.message.contains("input slope of shape [2, 2] cannot be broadcast to [2]"),
+        "{}",
+        error.message
+    );
 }
 
 #[test]
 fn clip_takes_attributes_before_opset_11_and_inputs_after() {
     let x = || Input::Run(f32s(&[5], &[-3.0, -1.0, 0.0, 1.0, 3.0]));
-    let attributes = run_attrs("Clip", &[("min", Attribute::Float(-1.5)), ("max", Attribute::Float(2.0))], vec![x()]);
+    let attributes = run_attrs(
+        "Clip",
+        &[("min", Attribute::Float(-1.5)), ("max", Attribute::Float(2.0))],
+        vec![x()],
+    );
     assert_eq!(attributes.unwrap().as_f32().unwrap(), &[-1.5, -1.0, 0.0, 1.0, 2.0]);
     let only_max = run_attrs("Clip", &[("max", Attribute::Float(0.5))], vec![x()]).unwrap();
     assert_eq!(only_max.as_f32().unwrap(), &[-3.0, -1.0, 0.0, 0.5, 0.5]);
@@ -216,31 +273,61 @@ fn clip_takes_attributes_before_opset_11_and_inputs_after() {
         vec![x(), Input::Const(f32s(&[], &[-2.0])), Input::Const(f32s(&[], &[0.5]))],
     );
     assert_eq!(constants.unwrap().as_f32().unwrap(), &[-2.0, -1.0, 0.0, 0.5, 0.5]);
-    let runtime_min = run_attrs("Clip", &[], vec![x(), Input::Run(f32s(&[], &[0.0])), Input::Absent]);
+    let runtime_min =
+        run_attrs("Clip", &[], vec![x(), Input::Run(f32s(&[], &[0.0])), Input::Absent]);
     assert_eq!(runtime_min.unwrap().as_f32().unwrap(), &[0.0, 0.0, 0.0, 1.0, 3.0]);
-    let only_max = run_attrs("Clip", &[], vec![x(), Input::Absent, Input::Run(f32s(&[1], &[-2.0]))]);
+    let only_max =
+        run_attrs("Clip", &[], vec![x(), Input::Absent, Input::Run(f32s(&[1], &[-2.0]))]);
     assert_eq!(only_max.unwrap().as_f32().unwrap(), &[-3.0, -2.0, -2.0, -2.0, -2.0]);
     let unbounded = run_attrs("Clip", &[], vec![x()]).unwrap();
     assert_eq!(unbounded.as_f32().unwrap(), &[-3.0, -1.0, 0.0, 1.0, 3.0]);
-    let crossed = run_attrs("Clip", &[], vec![x(), Input::Const(f32s(&[], &[2.0])), Input::Const(f32s(&[], &[1.0]))]);
+    let crossed = run_attrs(
+        "Clip",
+        &[],
+        vec![x(), Input::Const(f32s(&[], &[2.0])), Input::Const(f32s(&[], &[1.0]))],
+    );
     assert_eq!(crossed.unwrap().as_f32().unwrap(), &[1.0; 5], "min > max gives max everywhere");
     let integers = run_attrs(
         "Clip",
         &[],
-        vec![Input::Run(i64s(&[3], &[-9, 5, 9])), Input::Const(i64s(&[], &[0])), Input::Const(i64s(&[], &[6]))],
+        vec![
+            Input::Run(i64s(&[3], &[-9, 5, 9])),
+            Input::Const(i64s(&[], &[0])),
+            Input::Const(i64s(&[], &[6])),
+        ],
     );
     assert_eq!(integers.unwrap().as_i64().unwrap(), &[0, 5, 6]);
 
     let error = run_attrs("Clip", &[], vec![x(), Input::Run(f32s(&[2], &[0.0, 1.0]))]).unwrap_err();
-    assert!(error.message.contains("input 'min' must be a scalar, got shape [2]"), "{}", error.message);
+    assert!(
+        error.message.contains("input 'min' must be a scalar, got shape [2]"),
+        "{}",
+        error.message
+    );
     let error = run_attrs("Clip", &[], vec![x(), Input::Const(i64s(&[], &[0]))]).unwrap_err();
-    assert!(error.message.contains("input 'min' must have the input's type f32, got i64"), "{}", error.message);
-    let error =
-        run_attrs("Clip", &[("min", Attribute::Float(0.0))], vec![x(), Input::Const(f32s(&[], &[0.0]))]).unwrap_err();
+    assert!(
+        error.message.contains("input 'min' must have the input's type f32, got i64"),
+        "{}",
+        error.message
+    );
+    let error = run_attrs(
+        "Clip",
+        &[("min", Attribute::Float(0.0))],
+        vec![x(), Input::Const(f32s(&[], &[0.0]))],
+    )
+    .unwrap_err();
     assert!(error.message.contains("both as attributes"), "{}", error.message);
-    let error = run_attrs("Clip", &[], vec![Input::Run(Tensor::new(vec![1], TensorData::Bool(vec![true])).unwrap())])
-        .unwrap_err();
-    assert!(error.message.contains("Clip does not support input X of type bool"), "{}", error.message);
+    let error = run_attrs(
+        "Clip",
+        &[],
+        vec![Input::Run(Tensor::new(vec![1], TensorData::Bool(vec![true])).unwrap())],
+    )
+    .unwrap_err();
+    assert!(
+        error.message.contains("Clip does not support input X of type bool"),
+        "{}",
+        error.message
+    );
 }
 
 #[test]
@@ -263,9 +350,17 @@ fn hardmax_follows_the_opset_of_the_graph() {
 fn bad_types_and_attributes_are_errors() {
     let error = run_attrs("Sigmoid", &[], vec![Input::Run(i64s(&[1], &[1]))]).unwrap_err();
     assert!(error.message.starts_with("node 'act' (Sigmoid)"), "{}", error.message);
-    assert!(error.message.contains("Sigmoid does not support input X of type i64 (supported: f32)"), "{}", error.message);
-    let error = run_attrs("Relu", &[], vec![Input::Run(Tensor::new(vec![1], TensorData::U8(vec![1])).unwrap())])
-        .unwrap_err();
+    assert!(
+        error.message.contains("Sigmoid does not support input X of type i64 (supported: f32)"),
+        "{}",
+        error.message
+    );
+    let error = run_attrs(
+        "Relu",
+        &[],
+        vec![Input::Run(Tensor::new(vec![1], TensorData::U8(vec![1])).unwrap())],
+    )
+    .unwrap_err();
     assert!(error.message.contains("type u8"), "{}", error.message);
     let error = run_attrs(
         "Gelu",
@@ -273,11 +368,26 @@ fn bad_types_and_attributes_are_errors() {
         vec![Input::Run(f32s(&[1], &[1.0]))],
     )
     .unwrap_err();
-    assert!(error.message.contains("attribute 'approximate' must be \"none\" or \"tanh\", got \"fast\""), "{}", error.message);
-    let error = run_attrs("LeakyRelu", &[("alpha", Attribute::String("x".into()))], vec![Input::Run(f32s(&[1], &[1.0]))])
-        .unwrap_err();
+    assert!(
+        error
+            .message
+            .contains("attribute 'approximate' must be \"none\" or \"tanh\", got \"fast\""),
+        "{}",
+        error.message
+    );
+    let error = run_attrs(
+        "LeakyRelu",
+        &[("alpha", Attribute::String("x".into()))],
+        vec![Input::Run(f32s(&[1], &[1.0]))],
+    )
+    .unwrap_err();
     assert!(error.message.contains("attribute 'alpha' must be a float"), "{}", error.message);
-    let error = run_attrs("Celu", &[("alpha", Attribute::Float(0.0))], vec![Input::Run(f32s(&[1], &[1.0]))]).unwrap_err();
+    let error = run_attrs(
+        "Celu",
+        &[("alpha", Attribute::Float(0.0))],
+        vec![Input::Run(f32s(&[1], &[1.0]))],
+    )
+    .unwrap_err();
     assert!(error.message.contains("attribute 'alpha' must not be 0"), "{}", error.message);
     let error = run_attrs("Tanh", &[], vec![]).unwrap_err();
     assert!(error.message.contains("input 0 is required"), "{}", error.message);
@@ -290,7 +400,9 @@ fn large_inputs_split_across_threads_give_the_same_results() {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
     for op in ["Sigmoid", "HardSwish", "Tanh", "Relu"] {
         let compute = |threads| {
-            pool.install(|| run_full(op, &[], vec![Input::Run(f32s(&[len], &x))], 21, threads).unwrap())
+            pool.install(|| {
+                run_full(op, &[], vec![Input::Run(f32s(&[len], &x))], 21, threads).unwrap()
+            })
         };
         let serial = compute(1);
         assert_eq!(serial, compute(4), "{op}");

@@ -31,7 +31,12 @@ fn bools(shape: &[usize], values: &[bool]) -> Tensor {
 
 /// Builds a graph of one `op` node with `inputs`, runs it with `threads` and returns the
 /// output, or the build or run error.
-fn run_with(op: &str, attributes: &[(&str, Attribute)], inputs: Vec<Input>, threads: usize) -> Result<Tensor, GraphError> {
+fn run_with(
+    op: &str,
+    attributes: &[(&str, Attribute)],
+    inputs: Vec<Input>,
+    threads: usize,
+) -> Result<Tensor, GraphError> {
     let mut graph = Graph { opset: 21, ..Default::default() };
     let mut node = Node { name: "node".into(), op_type: op.into(), ..Default::default() };
     let mut feeds = Vec::new();
@@ -83,7 +88,11 @@ fn assert_close(got: &Tensor, shape: &[usize], expected: &[f32]) {
 
 #[test]
 fn add_broadcasts_equal_scalar_per_channel_both_sided_and_rank_differences() {
-    let equal = binary("Add", f32s(&[2, 2], &[1.0, 2.0, 3.0, 4.0]), f32s(&[2, 2], &[10.0, 20.0, 30.0, 40.0]));
+    let equal = binary(
+        "Add",
+        f32s(&[2, 2], &[1.0, 2.0, 3.0, 4.0]),
+        f32s(&[2, 2], &[10.0, 20.0, 30.0, 40.0]),
+    );
     assert_close(&equal, &[2, 2], &[11.0, 22.0, 33.0, 44.0]);
 
     let scalar = binary("Add", f32s(&[3], &[1.0, 2.0, 3.0]), f32s(&[], &[0.5]));
@@ -94,19 +103,36 @@ fn add_broadcasts_equal_scalar_per_channel_both_sided_and_rank_differences() {
     // [N=2, C=2, H=1, W=2] + [C, 1, 1]
     let x: Vec<f32> = (0..8).map(|v| v as f32).collect();
     let channel = binary("Add", f32s(&[2, 2, 1, 2], &x), f32s(&[2, 1, 1], &[100.0, 200.0]));
-    assert_close(&channel, &[2, 2, 1, 2], &[100.0, 101.0, 202.0, 203.0, 104.0, 105.0, 206.0, 207.0]);
+    assert_close(
+        &channel,
+        &[2, 2, 1, 2],
+        &[100.0, 101.0, 202.0, 203.0, 104.0, 105.0, 206.0, 207.0],
+    );
 
-    let outer = binary("Mul", f32s(&[3, 1], &[1.0, 2.0, 3.0]), f32s(&[1, 4], &[1.0, 10.0, 100.0, 1000.0]));
+    let outer =
+        binary("Mul", f32s(&[3, 1], &[1.0, 2.0, 3.0]), f32s(&[1, 4], &[1.0, 10.0, 100.0, 1000.0]));
     assert_close(
         &outer,
         &[3, 4],
         &[1.0, 10.0, 100.0, 1000.0, 2.0, 20.0, 200.0, 2000.0, 3.0, 30.0, 300.0, 3000.0],
     );
 
-    let rank = binary("Div", f32s(&[2, 1, 3], &[2.0, 4.0, 6.0, 8.0, 10.0, 12.0]), f32s(&[3], &[2.0, 4.0, 8.0]));
+    let rank = binary(
+        "Div",
+        f32s(&[2, 1, 3], &[2.0, 4.0, 6.0, 8.0, 10.0, 12.0]),
+        f32s(&[3], &[2.0, 4.0, 8.0]),
+    );
     assert_close(&rank, &[2, 1, 3], &[1.0, 1.0, 0.75, 4.0, 2.5, 1.5]);
-    let middle = binary("Sub", f32s(&[2, 3, 1], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), f32s(&[1, 3, 2], &[0.0, 1.0, 0.0, 1.0, 0.0, 1.0]));
-    assert_close(&middle, &[2, 3, 2], &[1.0, 0.0, 2.0, 1.0, 3.0, 2.0, 4.0, 3.0, 5.0, 4.0, 6.0, 5.0]);
+    let middle = binary(
+        "Sub",
+        f32s(&[2, 3, 1], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
+        f32s(&[1, 3, 2], &[0.0, 1.0, 0.0, 1.0, 0.0, 1.0]),
+    );
+    assert_close(
+        &middle,
+        &[2, 3, 2],
+        &[1.0, 0.0, 2.0, 1.0, 3.0, 2.0, 4.0, 3.0, 5.0, 4.0, 6.0, 5.0],
+    );
 }
 
 #[test]
@@ -127,11 +153,13 @@ fn integer_arithmetic_truncates_and_wraps() {
 
 #[test]
 fn integer_division_by_zero_is_an_error() {
-    let error = run("Div", vec![Input::Run(i64s(&[2], &[4, 5])), Input::Run(i64s(&[2], &[1, 0]))]).unwrap_err();
+    let error = run("Div", vec![Input::Run(i64s(&[2], &[4, 5])), Input::Run(i64s(&[2], &[1, 0]))])
+        .unwrap_err();
     assert!(error.message.contains("division by zero"), "{}", error.message);
     assert!(error.message.contains("node 'node' (Div)"), "{}", error.message);
     // Constant inputs are evaluated while building: the error comes from the build.
-    let error = run("Mod", vec![Input::Const(i32s(&[1], &[4])), Input::Const(i32s(&[1], &[0]))]).unwrap_err();
+    let error = run("Mod", vec![Input::Const(i32s(&[1], &[4])), Input::Const(i32s(&[1], &[0]))])
+        .unwrap_err();
     assert!(error.message.contains("division by zero"), "{}", error.message);
     // Float division by zero is IEEE.
     let inf = binary("Div", f32s(&[2], &[1.0, -1.0]), f32s(&[], &[0.0]));
@@ -140,7 +168,8 @@ fn integer_division_by_zero_is_an_error() {
 
 #[test]
 fn mod_follows_python_or_c_by_fmod() {
-    let python = binary("Mod", i64s(&[6], &[-4, 7, 5, 4, -7, 8]), i64s(&[6], &[2, -3, 8, -2, 3, 5]));
+    let python =
+        binary("Mod", i64s(&[6], &[-4, 7, 5, 4, -7, 8]), i64s(&[6], &[2, -3, 8, -2, 3, 5]));
     assert_eq!(python.as_i64().unwrap(), &[0, -2, 5, 0, 2, 3]);
     let c = run_with(
         "Mod",
@@ -153,12 +182,16 @@ fn mod_follows_python_or_c_by_fmod() {
     let float = run_with(
         "Mod",
         &[("fmod", Attribute::Int(1))],
-        vec![Input::Run(f32s(&[4], &[-4.5, 7.5, 5.0, -7.0])), Input::Run(f32s(&[4], &[2.0, -2.0, 8.0, 3.0]))],
+        vec![
+            Input::Run(f32s(&[4], &[-4.5, 7.5, 5.0, -7.0])),
+            Input::Run(f32s(&[4], &[2.0, -2.0, 8.0, 3.0])),
+        ],
         1,
     )
     .unwrap();
     assert_close(&float, &[4], &[-0.5, 1.5, 5.0, -1.0]);
-    let error = run("Mod", vec![Input::Run(f32s(&[1], &[1.0])), Input::Run(f32s(&[1], &[1.0]))]).unwrap_err();
+    let error = run("Mod", vec![Input::Run(f32s(&[1], &[1.0])), Input::Run(f32s(&[1], &[1.0]))])
+        .unwrap_err();
     assert!(error.message.contains("'fmod' must be 1 for floating-point"), "{}", error.message);
     let error = run_with(
         "Mod",
@@ -176,22 +209,35 @@ fn pow_handles_float_and_integer_exponents_and_constant_fast_paths() {
     let general = binary("Pow", x.clone(), f32s(&[4], &[2.0, 3.0, -1.0, 0.5]));
     assert_close(&general, &[4], &[2.25, -8.0, 1.0 / 3.0, 0.5]);
     for (exponent, expected) in [(2.0, [2.25, 4.0, 9.0, 0.0625]), (1.0, [1.5, -2.0, 3.0, 0.25])] {
-        let fast = run("Pow", vec![Input::Run(x.clone()), Input::Const(f32s(&[], &[exponent]))]).unwrap();
+        let fast =
+            run("Pow", vec![Input::Run(x.clone()), Input::Const(f32s(&[], &[exponent]))]).unwrap();
         assert_close(&fast, &[4], &expected);
     }
-    let root = run("Pow", vec![Input::Run(f32s(&[3], &[4.0, 2.0, 0.0])), Input::Const(f32s(&[1], &[0.5]))]).unwrap();
+    let root = run(
+        "Pow",
+        vec![Input::Run(f32s(&[3], &[4.0, 2.0, 0.0])), Input::Const(f32s(&[1], &[0.5]))],
+    )
+    .unwrap();
     assert_close(&root, &[3], &[2.0, std::f32::consts::SQRT_2, 0.0]);
     // A constant exponent that broadcasts the output larger than X takes the general path.
-    let wide = run("Pow", vec![Input::Run(f32s(&[1], &[3.0])), Input::Const(f32s(&[2], &[2.0, 2.0]))]).unwrap();
+    let wide =
+        run("Pow", vec![Input::Run(f32s(&[1], &[3.0])), Input::Const(f32s(&[2], &[2.0, 2.0]))])
+            .unwrap();
     assert_close(&wide, &[2], &[9.0, 9.0]);
     let integer_exponent = binary("Pow", x.clone(), i64s(&[4], &[2, 3, 0, -1]));
     assert_close(&integer_exponent, &[4], &[2.25, -8.0, 1.0, 4.0]);
-    let integer_base = binary("Pow", i64s(&[5], &[2, -3, 1, -1, 5]), i64s(&[5], &[10, 3, -4, -3, -1]));
+    let integer_base =
+        binary("Pow", i64s(&[5], &[2, -3, 1, -1, 5]), i64s(&[5], &[10, 3, -4, -3, -1]));
     assert_eq!(integer_base.as_i64().unwrap(), &[1024, -27, 1, -1, 0]);
     let float_exponent = binary("Pow", i32s(&[2], &[4, 9]), f32s(&[], &[0.5]));
     assert_eq!(*float_exponent.data(), TensorData::I32(vec![2, 3]));
-    let error = run("Pow", vec![Input::Run(bools(&[1], &[true])), Input::Run(f32s(&[1], &[1.0]))]).unwrap_err();
-    assert!(error.message.contains("Pow does not support input X of type bool"), "{}", error.message);
+    let error = run("Pow", vec![Input::Run(bools(&[1], &[true])), Input::Run(f32s(&[1], &[1.0]))])
+        .unwrap_err();
+    assert!(
+        error.message.contains("Pow does not support input X of type bool"),
+        "{}",
+        error.message
+    );
 }
 
 #[test]
@@ -204,7 +250,11 @@ fn variadic_operators_broadcast_all_their_inputs() {
         ]
     };
     assert_close(&run("Sum", inputs()).unwrap(), &[2, 3], &[6.0, 3.0, 9.0, 10.0, 7.0, 13.0]);
-    assert_close(&run("Mean", inputs()).unwrap(), &[2, 3], &[2.0, 1.0, 3.0, 10.0 / 3.0, 7.0 / 3.0, 13.0 / 3.0]);
+    assert_close(
+        &run("Mean", inputs()).unwrap(),
+        &[2, 3],
+        &[2.0, 1.0, 3.0, 10.0 / 3.0, 7.0 / 3.0, 13.0 / 3.0],
+    );
     assert_close(&run("Min", inputs()).unwrap(), &[2, 3], &[1.0, 0.0, 1.0, 2.0, 0.0, 2.0]);
     assert_close(&run("Max", inputs()).unwrap(), &[2, 3], &[3.0, 2.0, 6.0, 5.0, 5.0, 6.0]);
     let single = run("Max", vec![Input::Run(f32s(&[2], &[1.0, -1.0]))]).unwrap();
@@ -213,7 +263,11 @@ fn variadic_operators_broadcast_all_their_inputs() {
     assert_close(&pair, &[2], &[1.5, 3.5]);
     let integers = run(
         "Max",
-        vec![Input::Run(i64s(&[3], &[1, 9, -3])), Input::Run(i64s(&[1], &[2])), Input::Run(i64s(&[3], &[0, 0, -5]))],
+        vec![
+            Input::Run(i64s(&[3], &[1, 9, -3])),
+            Input::Run(i64s(&[1], &[2])),
+            Input::Run(i64s(&[3], &[0, 0, -5])),
+        ],
     )
     .unwrap();
     assert_eq!(integers.as_i64().unwrap(), &[2, 9, 2]);
@@ -222,21 +276,37 @@ fn variadic_operators_broadcast_all_their_inputs() {
     let nan = binary("Min", f32s(&[2], &[f32::NAN, 1.0]), f32s(&[2], &[0.0, f32::NAN]));
     assert!(nan.as_f32().unwrap().iter().all(|v| v.is_nan()), "NaN propagates: {nan:?}");
 
-    let error = run("Mean", vec![Input::Run(i64s(&[1], &[1])), Input::Run(i64s(&[1], &[2]))]).unwrap_err();
-    assert!(error.message.contains("Mean does not support inputs of type i64"), "{}", error.message);
-    let error = run("Sum", vec![Input::Run(i64s(&[1], &[1])), Input::Run(f32s(&[1], &[2.0]))]).unwrap_err();
+    let error =
+        run("Mean", vec![Input::Run(i64s(&[1], &[1])), Input::Run(i64s(&[1], &[2]))]).unwrap_err();
+    assert!(
+        error.message.contains("Mean does not support inputs of type i64"),
+        "{}",
+        error.message
+    );
+    let error =
+        run("Sum", vec![Input::Run(i64s(&[1], &[1])), Input::Run(f32s(&[1], &[2.0]))]).unwrap_err();
     assert!(error.message.contains("same type, got i64 and f32"), "{}", error.message);
-    let error = run("Max", vec![Input::Run(f32s(&[2], &[1.0, 2.0])), Input::Run(f32s(&[3], &[0.0; 3]))]).unwrap_err();
+    let error =
+        run("Max", vec![Input::Run(f32s(&[2], &[1.0, 2.0])), Input::Run(f32s(&[3], &[0.0; 3]))])
+            .unwrap_err();
     assert!(error.message.contains("cannot be broadcast"), "{}", error.message);
 }
 
 #[test]
 fn f16_arithmetic_is_computed_in_f32_and_rounded_once() {
     let halves = |values: &[f32]| {
-        Tensor::new(vec![values.len()], TensorData::F16(values.iter().map(|&v| half::f16::from_f32(v)).collect())).unwrap()
+        Tensor::new(
+            vec![values.len()],
+            TensorData::F16(values.iter().map(|&v| half::f16::from_f32(v)).collect()),
+        )
+        .unwrap()
     };
     let as_f32 = |tensor: &Tensor| tensor.to_f32_vec();
-    assert_eq!(as_f32(&binary("Add", halves(&[1.5, 2048.0]), halves(&[0.25, 1.0]))), vec![1.75, 2048.0], "2049 rounds to even");
+    assert_eq!(
+        as_f32(&binary("Add", halves(&[1.5, 2048.0]), halves(&[0.25, 1.0]))),
+        vec![1.75, 2048.0],
+        "2049 rounds to even"
+    );
     assert_eq!(as_f32(&binary("Max", halves(&[1.0, -3.0]), halves(&[2.0, -4.0]))), vec![2.0, -3.0]);
     let remainder = run_with(
         "Mod",
@@ -248,8 +318,13 @@ fn f16_arithmetic_is_computed_in_f32_and_rounded_once() {
     assert_eq!(remainder.data_type(), DataType::F16);
     assert_eq!(as_f32(&remainder), vec![-0.5, 1.5]);
     assert_eq!(as_f32(&binary("Mean", halves(&[1.0, 2.0]), halves(&[2.0, 5.0]))), vec![1.5, 3.5]);
-    let error = run("Pow", vec![Input::Run(halves(&[1.0])), Input::Run(f32s(&[1], &[1.0]))]).unwrap_err();
-    assert!(error.message.contains("Pow does not support input X of type f16"), "{}", error.message);
+    let error =
+        run("Pow", vec![Input::Run(halves(&[1.0])), Input::Run(f32s(&[1], &[1.0]))]).unwrap_err();
+    assert!(
+        error.message.contains("Pow does not support input X of type f16"),
+        "{}",
+        error.message
+    );
 }
 
 #[test]
@@ -272,24 +347,44 @@ fn comparisons_give_bools() {
     assert_eq!(*integers.data(), TensorData::Bool(vec![true, false, false]));
     let equal_bools = binary("Equal", bools(&[2], &[true, false]), bools(&[2, 1], &[true, false]));
     assert_eq!(*equal_bools.data(), TensorData::Bool(vec![true, false, false, true]));
-    let error = run("Less", vec![Input::Run(bools(&[1], &[true])), Input::Run(bools(&[1], &[false]))]).unwrap_err();
-    assert!(error.message.contains("Less does not support inputs of type bool"), "{}", error.message);
+    let error =
+        run("Less", vec![Input::Run(bools(&[1], &[true])), Input::Run(bools(&[1], &[false]))])
+            .unwrap_err();
+    assert!(
+        error.message.contains("Less does not support inputs of type bool"),
+        "{}",
+        error.message
+    );
 }
 
 #[test]
 fn logic_operators_work_on_bools_only() {
     let a = bools(&[4], &[false, false, true, true]);
     let b = bools(&[4], &[false, true, false, true]);
-    assert_eq!(*binary("And", a.clone(), b.clone()).data(), TensorData::Bool(vec![false, false, false, true]));
-    assert_eq!(*binary("Or", a.clone(), b.clone()).data(), TensorData::Bool(vec![false, true, true, true]));
-    assert_eq!(*binary("Xor", a.clone(), b.clone()).data(), TensorData::Bool(vec![false, true, true, false]));
+    assert_eq!(
+        *binary("And", a.clone(), b.clone()).data(),
+        TensorData::Bool(vec![false, false, false, true])
+    );
+    assert_eq!(
+        *binary("Or", a.clone(), b.clone()).data(),
+        TensorData::Bool(vec![false, true, true, true])
+    );
+    assert_eq!(
+        *binary("Xor", a.clone(), b.clone()).data(),
+        TensorData::Bool(vec![false, true, true, false])
+    );
     let broadcast = binary("And", bools(&[2, 1], &[true, false]), bools(&[2], &[true, false]));
     assert_eq!(*broadcast.data(), TensorData::Bool(vec![true, false, false, false]));
     let not = run("Not", vec![Input::Run(a)]).unwrap();
     assert_eq!(*not.data(), TensorData::Bool(vec![true, true, false, false]));
     let error = run("Not", vec![Input::Run(f32s(&[1], &[1.0]))]).unwrap_err();
-    assert!(error.message.contains("Not does not support input X of type f32"), "{}", error.message);
-    let error = run("Or", vec![Input::Run(i64s(&[1], &[1])), Input::Run(i64s(&[1], &[0]))]).unwrap_err();
+    assert!(
+        error.message.contains("Not does not support input X of type f32"),
+        "{}",
+        error.message
+    );
+    let error =
+        run("Or", vec![Input::Run(i64s(&[1], &[1])), Input::Run(i64s(&[1], &[0]))]).unwrap_err();
     assert!(error.message.contains("type i64"), "{}", error.message);
 }
 
@@ -317,27 +412,51 @@ fn where_selects_with_three_way_broadcasting() {
     assert_eq!(integers.as_i64().unwrap(), &[1, -2, 3]);
     let error = run(
         "Where",
-        vec![Input::Run(f32s(&[1], &[1.0])), Input::Run(f32s(&[1], &[1.0])), Input::Run(f32s(&[1], &[1.0]))],
+        vec![
+            Input::Run(f32s(&[1], &[1.0])),
+            Input::Run(f32s(&[1], &[1.0])),
+            Input::Run(f32s(&[1], &[1.0])),
+        ],
     )
     .unwrap_err();
     assert!(error.message.contains("input condition of type f32"), "{}", error.message);
     let error = run(
         "Where",
-        vec![Input::Run(bools(&[1], &[true])), Input::Run(f32s(&[1], &[1.0])), Input::Run(i64s(&[1], &[1]))],
+        vec![
+            Input::Run(bools(&[1], &[true])),
+            Input::Run(f32s(&[1], &[1.0])),
+            Input::Run(i64s(&[1], &[1])),
+        ],
     )
     .unwrap_err();
-    assert!(error.message.contains("X and Y must have the same type, got f32 and i64"), "{}", error.message);
+    assert!(
+        error.message.contains("X and Y must have the same type, got f32 and i64"),
+        "{}",
+        error.message
+    );
 }
 
 #[test]
 fn bad_shapes_and_types_are_errors_naming_the_node() {
-    let error = run("Add", vec![Input::Run(f32s(&[2, 3], &[0.0; 6])), Input::Run(f32s(&[4, 3], &[0.0; 12]))]).unwrap_err();
+    let error = run(
+        "Add",
+        vec![Input::Run(f32s(&[2, 3], &[0.0; 6])), Input::Run(f32s(&[4, 3], &[0.0; 12]))],
+    )
+    .unwrap_err();
     assert!(error.message.starts_with("node 'node' (Add)"), "{}", error.message);
     assert!(error.message.contains("[2, 3], [4, 3] cannot be broadcast"), "{}", error.message);
-    let error = run("Mul", vec![Input::Run(f32s(&[2], &[0.0; 2])), Input::Run(i64s(&[2], &[0; 2]))]).unwrap_err();
+    let error =
+        run("Mul", vec![Input::Run(f32s(&[2], &[0.0; 2])), Input::Run(i64s(&[2], &[0; 2]))])
+            .unwrap_err();
     assert!(error.message.contains("same type, got f32 and i64"), "{}", error.message);
-    let error = run("Add", vec![Input::Run(bools(&[1], &[true])), Input::Run(bools(&[1], &[true]))]).unwrap_err();
-    assert!(error.message.contains("Add does not support inputs of type bool"), "{}", error.message);
+    let error =
+        run("Add", vec![Input::Run(bools(&[1], &[true])), Input::Run(bools(&[1], &[true]))])
+            .unwrap_err();
+    assert!(
+        error.message.contains("Add does not support inputs of type bool"),
+        "{}",
+        error.message
+    );
     let error = run("Sub", vec![Input::Run(f32s(&[1], &[0.0]))]).unwrap_err();
     assert!(error.message.contains("input 1 is required"), "{}", error.message);
     let error = run_with(
@@ -355,7 +474,11 @@ fn constant_inputs_are_folded_while_building() {
     let mut graph = Graph { opset: 21, ..Default::default() };
     let a = graph.add_constant("a".into(), i64s(&[2], &[6, 8]));
     let b = graph.add_constant("b".into(), i64s(&[], &[2]));
-    let out = graph.add_value(Value { name: "out".into(), data_type: Some(DataType::I64), ..Default::default() });
+    let out = graph.add_value(Value {
+        name: "out".into(),
+        data_type: Some(DataType::I64),
+        ..Default::default()
+    });
     graph.nodes.push(Node {
         name: "div".into(),
         op_type: "Div".into(),
@@ -388,7 +511,13 @@ fn large_broadcasts_split_across_threads_give_the_same_results() {
                 threads,
             )
             .unwrap();
-            run_with("Add", &[], vec![Input::Run(scaled), Input::Const(f32s(&[128], &column))], threads).unwrap()
+            run_with(
+                "Add",
+                &[],
+                vec![Input::Run(scaled), Input::Const(f32s(&[128], &column))],
+                threads,
+            )
+            .unwrap()
         })
     };
     let serial = compute(1);

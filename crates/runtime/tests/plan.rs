@@ -4,7 +4,11 @@ use dlopt_graph::{DataType, Dim, Graph, Node, Tensor, Value, ValueId};
 use dlopt_runtime::{BuildOptions, Plan};
 
 fn value(graph: &mut Graph, name: &str) -> ValueId {
-    graph.add_value(Value { name: name.into(), data_type: Some(DataType::F32), ..Default::default() })
+    graph.add_value(Value {
+        name: name.into(),
+        data_type: Some(DataType::F32),
+        ..Default::default()
+    })
 }
 
 fn identity(name: &str, input: ValueId, output: ValueId) -> Node {
@@ -31,7 +35,8 @@ fn chain() -> Graph {
         previous = next;
     }
     graph.outputs.push(previous);
-    let constant = graph.add_constant("k".into(), Tensor::from_f32(vec![2], vec![1.5, -2.0]).unwrap());
+    let constant =
+        graph.add_constant("k".into(), Tensor::from_f32(vec![2], vec![1.5, -2.0]).unwrap());
     let folded = value(&mut graph, "k_out");
     graph.nodes.push(identity("idk", constant, folded));
     graph.outputs.push(folded);
@@ -44,7 +49,7 @@ fn a_plan_computes_outputs_and_folds_constants() {
     let plan = Plan::build(&chain(), &[vec![2, 3]], &BuildOptions::default()).unwrap();
     assert_eq!(plan.step_count(), 4, "the constant's node is evaluated while building");
     let input = Tensor::from_f32(vec![2, 3], (0..6).map(|v| v as f32).collect()).unwrap();
-    let outputs = plan.run(&[input.clone()]).unwrap();
+    let outputs = plan.run(std::slice::from_ref(&input)).unwrap();
     assert_eq!(outputs[0], input);
     assert_eq!(outputs[1].as_f32().unwrap(), &[1.5, -2.0]);
     // Chains reuse buffers: two intermediate slots plus the pinned output.
@@ -80,7 +85,7 @@ fn one_plan_runs_on_several_threads_at_once() {
                 for round in 0..200 {
                     let values: Vec<f32> = (0..12).map(|v| (v * thread + round) as f32).collect();
                     let input = Tensor::from_f32(vec![4, 3], values).unwrap();
-                    assert_eq!(plan.run(&[input.clone()]).unwrap()[0], input);
+                    assert_eq!(plan.run(std::slice::from_ref(&input)).unwrap()[0], input);
                 }
             });
         }

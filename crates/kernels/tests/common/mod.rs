@@ -122,7 +122,13 @@ pub fn matmul_ref(
 }
 
 /// Convolution by its definition: every output sums every in-image tap.
-pub fn conv2d_ref(c: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Activation) -> Vec<f32> {
+pub fn conv2d_ref(
+    c: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+) -> Vec<f32> {
     let [n, m, oh, ow] = c.output_shape();
     let (cg, mg) = (c.in_channels / c.groups, m / c.groups);
     let [kh, kw] = c.kernel;
@@ -136,12 +142,20 @@ pub fn conv2d_ref(c: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: A
                     for ci in 0..cg {
                         for ky in 0..kh {
                             for kx in 0..kw {
-                                let ih = (y * c.strides[0] + ky * c.dilations[0]) as isize - c.pads[0] as isize;
-                                let iw = (xo * c.strides[1] + kx * c.dilations[1]) as isize - c.pads[1] as isize;
-                                if ih < 0 || iw < 0 || ih >= c.in_h as isize || iw >= c.in_w as isize {
+                                let ih = (y * c.strides[0] + ky * c.dilations[0]) as isize
+                                    - c.pads[0] as isize;
+                                let iw = (xo * c.strides[1] + kx * c.dilations[1]) as isize
+                                    - c.pads[1] as isize;
+                                if ih < 0
+                                    || iw < 0
+                                    || ih >= c.in_h as isize
+                                    || iw >= c.in_w as isize
+                                {
                                     continue;
                                 }
-                                let xi = ((b * c.in_channels + g * cg + ci) * c.in_h + ih as usize) * c.in_w + iw as usize;
+                                let xi = ((b * c.in_channels + g * cg + ci) * c.in_h + ih as usize)
+                                    * c.in_w
+                                    + iw as usize;
                                 let wi = ((mo * cg + ci) * kh + ky) * kw + kx;
                                 acc += x[xi] as f64 * w[wi] as f64;
                             }
@@ -157,7 +171,13 @@ pub fn conv2d_ref(c: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: A
 
 /// Transposed convolution by its definition: every input value times every weight tap is
 /// added at `o = i * stride + k * dilation - pad_begin`, if that lands in the output.
-pub fn conv_transpose2d_ref(c: &ConvTranspose2d, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Activation) -> Vec<f32> {
+pub fn conv_transpose2d_ref(
+    c: &ConvTranspose2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+) -> Vec<f32> {
     let [n, m, oh, ow] = c.output_shape();
     let (cg, mg) = (c.in_channels / c.groups, m / c.groups);
     let [kh, kw] = c.kernel;
@@ -171,8 +191,10 @@ pub fn conv_transpose2d_ref(c: &ConvTranspose2d, x: &[f32], w: &[f32], bias: Opt
                     for mi in 0..mg {
                         for ky in 0..kh {
                             for kx in 0..kw {
-                                let y = (ih * c.strides[0] + ky * c.dilations[0]) as isize - c.pads[0] as isize;
-                                let xo = (iw * c.strides[1] + kx * c.dilations[1]) as isize - c.pads[1] as isize;
+                                let y = (ih * c.strides[0] + ky * c.dilations[0]) as isize
+                                    - c.pads[0] as isize;
+                                let xo = (iw * c.strides[1] + kx * c.dilations[1]) as isize
+                                    - c.pads[1] as isize;
                                 if y < 0 || xo < 0 || y >= oh as isize || xo >= ow as isize {
                                     continue;
                                 }
@@ -205,9 +227,12 @@ pub fn pool_ref(p: &Pool2d, x: &[f32], avg: Option<bool>) -> Vec<f32> {
                 let (mut best, mut sum, mut count) = (f32::NEG_INFINITY, 0.0f64, 0usize);
                 for ky in 0..p.kernel[0] {
                     for kx in 0..p.kernel[1] {
-                        let ih = (y * p.strides[0] + ky * p.dilations[0]) as isize - p.pads[0] as isize;
-                        let iw = (xo * p.strides[1] + kx * p.dilations[1]) as isize - p.pads[1] as isize;
-                        let inside = ih >= 0 && iw >= 0 && ih < p.in_h as isize && iw < p.in_w as isize;
+                        let ih =
+                            (y * p.strides[0] + ky * p.dilations[0]) as isize - p.pads[0] as isize;
+                        let iw =
+                            (xo * p.strides[1] + kx * p.dilations[1]) as isize - p.pads[1] as isize;
+                        let inside =
+                            ih >= 0 && iw >= 0 && ih < p.in_h as isize && iw < p.in_w as isize;
                         let in_padded = ih >= -(p.pads[0] as isize)
                             && iw >= -(p.pads[1] as isize)
                             && ih < (p.in_h + p.pads[2]) as isize
@@ -246,6 +271,9 @@ pub fn rerun_with_simd_caps(filter: &str) {
             .args([filter, "--test-threads", "2", "--quiet"])
             .status()
             .unwrap();
-        assert!(status.success(), "tests matching '{filter}' failed with DLOPT_KERNELS_SIMD={level}");
+        assert!(
+            status.success(),
+            "tests matching '{filter}' failed with DLOPT_KERNELS_SIMD={level}"
+        );
     }
 }

@@ -49,14 +49,21 @@ fn build_relu(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -
 }
 
 /// LeakyRelu: `x < 0 ? alpha * x : x`, attribute `alpha` (default 0.01).
-fn build_leaky_relu(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_leaky_relu(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     let alpha = node.attributes.float_or("alpha", 0.01)?;
     build_unary_f32(node, inputs, move |v| if v < 0.0 { alpha * v } else { v })
 }
 
 /// PRelu's kernel: X and the slope broadcast onto X's shape.
 fn prelu_kernel<T: Arith>(broadcast: Broadcast) -> Box<dyn Kernel> {
-    binary_kernel::<T, T, T>(broadcast, |x: T, slope: T| if x < <T as Arith>::ZERO { T::mul(x, slope) } else { x })
+    binary_kernel::<T, T, T>(
+        broadcast,
+        |x: T, slope: T| if x < <T as Arith>::ZERO { T::mul(x, slope) } else { x },
+    )
 }
 
 /// PRelu: `x < 0 ? slope * x : x`, with input `slope` broadcast to X's shape
@@ -173,7 +180,10 @@ fn clip_bound<T: Bounded>(
 }
 
 /// Clip's kernel for opset 11+ from its optional `min`/`max` inputs.
-fn build_clip_typed<T: Bounded>(inputs: &[Option<InputInfo<'_>>], data_type: DataType) -> Result<Box<dyn Kernel>> {
+fn build_clip_typed<T: Bounded>(
+    inputs: &[Option<InputInfo<'_>>],
+    data_type: DataType,
+) -> Result<Box<dyn Kernel>> {
     let min = clip_bound(inputs, 1, "min", data_type, T::LOWEST)?;
     let max = clip_bound(inputs, 2, "max", data_type, T::HIGHEST)?;
     Ok(clip_kernel::<T>(min, max))
@@ -185,7 +195,12 @@ fn build_clip_typed<T: Bounded>(inputs: &[Option<InputInfo<'_>>], data_type: Dat
 /// f32, i32, i64, i8, u8.
 fn build_clip(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
     let x = required(node, inputs, 0)?;
-    check_type("Clip", "input X", x.data_type, &[DataType::F32, DataType::I32, DataType::I64, DataType::I8, DataType::U8])?;
+    check_type(
+        "Clip",
+        "input X",
+        x.data_type,
+        &[DataType::F32, DataType::I32, DataType::I64, DataType::I8, DataType::U8],
+    )?;
     let outputs = vec![OutputInfo::new(x.data_type, x.shape.to_vec())];
     let attribute_min = node.attributes.float("min")?;
     let attribute_max = node.attributes.float("max")?;
@@ -206,19 +221,31 @@ fn build_clip(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -
 }
 
 /// HardSigmoid: `max(0, min(1, alpha * x + beta))`, attributes `alpha` (0.2), `beta` (0.5).
-fn build_hard_sigmoid(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_hard_sigmoid(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     let alpha = node.attributes.float_or("alpha", 0.2)?;
     let beta = node.attributes.float_or("beta", 0.5)?;
     build_unary_f32(node, inputs, move |v| (alpha * v + beta).clamp(0.0, 1.0))
 }
 
 /// HardSwish: `x * max(0, min(1, x / 6 + 0.5))`.
-fn build_hard_swish(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_hard_swish(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     build_unary_f32(node, inputs, |v| v * (v * (1.0 / 6.0) + 0.5).clamp(0.0, 1.0))
 }
 
 /// Sigmoid: `1 / (1 + e^-x)`.
-fn build_sigmoid(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_sigmoid(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     build_unary_f32(node, inputs, math::sigmoid)
 }
 
@@ -233,12 +260,20 @@ fn softplus(v: f32) -> f32 {
 }
 
 /// Softplus: `ln(1 + e^x)`.
-fn build_softplus(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_softplus(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     build_unary_f32(node, inputs, softplus)
 }
 
 /// Softsign: `x / (1 + |x|)`.
-fn build_softsign(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_softsign(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     build_unary_f32(node, inputs, |v| v / (1.0 + v.abs()))
 }
 
@@ -266,7 +301,11 @@ fn build_celu(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -
 }
 
 /// ThresholdedRelu: `x > alpha ? x : 0`, attribute `alpha` (1.0).
-fn build_thresholded_relu(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_thresholded_relu(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     let alpha = node.attributes.float_or("alpha", 1.0)?;
     build_unary_f32(node, inputs, move |v| if v > alpha { v } else { 0.0 })
 }
@@ -276,13 +315,19 @@ fn build_thresholded_relu(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &Bui
 /// `x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))`, computed as `x * sigmoid(2 * ...)`.
 fn build_gelu(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
     match node.attributes.string_or("approximate", "none")? {
-        "none" => build_unary_f32(node, inputs, |v| 0.5 * v * math::erfc(-v * std::f32::consts::FRAC_1_SQRT_2)),
+        "none" => build_unary_f32(node, inputs, |v| {
+            0.5 * v * math::erfc(-v * std::f32::consts::FRAC_1_SQRT_2)
+        }),
         "tanh" => {
             const SQRT_2_OVER_PI: f32 = 0.797_884_6;
             // 0.5 * (1 + tanh(z)) = sigmoid(2z), without tanh's cancellation near -1.
-            build_unary_f32(node, inputs, |v| v * math::sigmoid(2.0 * SQRT_2_OVER_PI * (v + 0.044_715 * v * v * v)))
+            build_unary_f32(node, inputs, |v| {
+                v * math::sigmoid(2.0 * SQRT_2_OVER_PI * (v + 0.044_715 * v * v * v))
+            })
         }
-        other => Err(GraphError::invalid(format!("attribute 'approximate' must be \"none\" or \"tanh\", got \"{other}\""))),
+        other => Err(GraphError::invalid(format!(
+            "attribute 'approximate' must be \"none\" or \"tanh\", got \"{other}\""
+        ))),
     }
 }
 
@@ -294,7 +339,11 @@ fn build_mish(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -
 /// Hardmax: 1 at the first maximum along the reduced extent, 0 elsewhere. Opset 13+: along
 /// attribute `axis` (default -1); before 13: over the flattened dimensions from `axis`
 /// (default 1) on, as ONNX coerced inputs to 2-D then.
-fn build_hardmax(node: &Node, inputs: &[Option<InputInfo<'_>>], options: &BuildOptions) -> Result<BuiltOp> {
+fn build_hardmax(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    options: &BuildOptions,
+) -> Result<BuiltOp> {
     let x = required(node, inputs, 0)?;
     check_type("Hardmax", "input X", x.data_type, &[DataType::F32])?;
     let rank = x.shape.len() as i64;

@@ -85,12 +85,20 @@ fn build(node: &Node, inputs: &[Option<InputInfo<'_>>], largest: bool) -> Result
 }
 
 /// ArgMax (see the module documentation).
-fn build_arg_max(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_arg_max(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     build(node, inputs, true)
 }
 
 /// ArgMin (see the module documentation).
-fn build_arg_min(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_arg_min(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     build(node, inputs, false)
 }
 

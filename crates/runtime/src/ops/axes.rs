@@ -94,7 +94,11 @@ mod tests {
     #[test]
     fn out_of_range_and_repeated_axes_are_errors() {
         let error = normalize_axis(4, 4, "attribute 'axis'").unwrap_err();
-        assert!(error.message.contains("attribute 'axis' is 4, outside [-4, 3]"), "{}", error.message);
+        assert!(
+            error.message.contains("attribute 'axis' is 4, outside [-4, 3]"),
+            "{}",
+            error.message
+        );
         assert!(normalize_axis(-5, 4, "axis").is_err());
         assert!(normalize_axis(0, 0, "axis").is_err());
         let error = normalize_axes(&[1, -3], 4, "attribute 'axes'").unwrap_err();
@@ -108,7 +112,11 @@ mod tests {
         assert_eq!(integer_list(&ints, "input 'shape'").unwrap(), vec![1, -1]);
         let floats = Tensor::from_f32(vec![1], vec![1.0]).unwrap();
         let error = integer_list(&floats, "input 'shape'").unwrap_err();
-        assert!(error.message.contains("input 'shape' must be an int64 tensor"), "{}", error.message);
+        assert!(
+            error.message.contains("input 'shape' must be an int64 tensor"),
+            "{}",
+            error.message
+        );
         let matrix = Tensor::from_i64(vec![1, 1], vec![1]).unwrap();
         assert!(integer_list(&matrix, "input 'shape'").is_err());
     }

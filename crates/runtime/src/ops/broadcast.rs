@@ -49,7 +49,11 @@ pub(crate) fn broadcast_shapes(shapes: &[&[usize]]) -> Result<Vec<usize>> {
                 None => chosen = Some(dim),
                 Some(existing) if existing == dim => {}
                 Some(existing) => {
-                    let list = shapes.iter().map(|shape| format!("{shape:?}")).collect::<Vec<_>>().join(", ");
+                    let list = shapes
+                        .iter()
+                        .map(|shape| format!("{shape:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     return Err(GraphError::shape(format!(
                         "shapes {list} cannot be broadcast: dimension {axis} of the result would be both {existing} and {dim}"
                     )));
@@ -100,9 +104,10 @@ impl Broadcast {
             check_unidirectional(&format!("operand {at}"), shape, output)?;
         }
         let count = |shape: &[usize]| {
-            shape.iter().try_fold(1usize, |count, &dim| count.checked_mul(dim)).ok_or_else(|| {
-                GraphError::shape(format!("shape {shape:?} has too many elements"))
-            })
+            shape
+                .iter()
+                .try_fold(1usize, |count, &dim| count.checked_mul(dim))
+                .ok_or_else(|| GraphError::shape(format!("shape {shape:?} has too many elements")))
         };
         let len = count(output)?;
         let mut operand_lens = [0; MAX_OPERANDS];
@@ -160,7 +165,8 @@ impl Broadcast {
     /// Fails unless the output and operand slices have the lengths this broadcast was
     /// built for (so that kernels never index out of bounds).
     pub(crate) fn check_lens(&self, output: usize, operands: &[usize]) -> Result<()> {
-        let fits = output == self.len && operands.iter().zip(&self.operand_lens).all(|(&given, &expected)| given == expected);
+        let fits = output == self.len
+            && operands.iter().zip(&self.operand_lens).all(|(&given, &expected)| given == expected);
         if fits {
             return Ok(());
         }
@@ -173,7 +179,12 @@ impl Broadcast {
 
     /// Calls `run(output_offset, operand_offsets, length)` for each run covering output
     /// elements `start..end`, in order.
-    pub(crate) fn for_each_run(&self, start: usize, end: usize, mut run: impl FnMut(usize, [usize; MAX_OPERANDS], usize)) {
+    pub(crate) fn for_each_run(
+        &self,
+        start: usize,
+        end: usize,
+        mut run: impl FnMut(usize, [usize; MAX_OPERANDS], usize),
+    ) {
         let end = end.min(self.len);
         if start >= end {
             return;
@@ -223,7 +234,11 @@ impl Broadcast {
 /// Calls `work(chunk, start)` on consecutive chunks of `output` (`start` is the chunk's first
 /// index): the whole slice at once below [`PARALLEL_THRESHOLD`] elements or with one thread,
 /// else at most `threads` chunks in parallel on the current rayon pool.
-pub(crate) fn for_chunks<O: Send>(output: &mut [O], threads: usize, work: impl Fn(&mut [O], usize) + Sync) {
+pub(crate) fn for_chunks<O: Send>(
+    output: &mut [O],
+    threads: usize,
+    work: impl Fn(&mut [O], usize) + Sync,
+) {
     let len = output.len();
     if threads <= 1 || len < PARALLEL_THRESHOLD {
         work(output, 0);
@@ -313,7 +328,9 @@ pub(crate) fn binary<A: Copy + Sync, B: Copy + Sync, O: Copy + Send>(
                     }
                 }
                 _ => {
-                    for ((slot, &x), &y) in out.iter_mut().zip(&a[ia..ia + length]).zip(&b[ib..ib + length]) {
+                    for ((slot, &x), &y) in
+                        out.iter_mut().zip(&a[ia..ia + length]).zip(&b[ib..ib + length])
+                    {
                         *slot = f(x, y);
                     }
                 }
@@ -339,7 +356,8 @@ pub(crate) fn ternary<A: Copy + Sync, B: Copy + Sync, C: Copy + Sync, O: Send>(
         broadcast.for_each_run(start, start + part.len(), |position, [ia, ib, ic], length| {
             let out = &mut part[position - start..position - start + length];
             if sa == 1 && sb == 1 && sc == 1 {
-                let inputs = a[ia..ia + length].iter().zip(&b[ib..ib + length]).zip(&c[ic..ic + length]);
+                let inputs =
+                    a[ia..ia + length].iter().zip(&b[ib..ib + length]).zip(&c[ic..ic + length]);
                 for (slot, ((&x, &y), &z)) in out.iter_mut().zip(inputs) {
                     *slot = f(x, y, z);
                 }
@@ -438,7 +456,9 @@ mod tests {
         assert_eq!(channel.merged_dims(), &[2, 3, 20]);
         assert_eq!(channel.inner_steps()[..2], [1, 0]);
         let mut runs = Vec::new();
-        channel.for_each_run(0, 120, |position, offsets, length| runs.push((position, offsets[1], length)));
+        channel.for_each_run(0, 120, |position, offsets, length| {
+            runs.push((position, offsets[1], length))
+        });
         assert_eq!(runs.len(), 6);
         assert_eq!(runs[4], (80, 1, 20), "second image, second channel");
     }
@@ -452,7 +472,11 @@ mod tests {
                 let mut seen = Vec::new();
                 broadcast.for_each_run(start, end, |position, [a, b, _], length| {
                     for i in 0..length {
-                        seen.push((position + i, a + i * broadcast.inner_steps()[0], b + i * broadcast.inner_steps()[1]));
+                        seen.push((
+                            position + i,
+                            a + i * broadcast.inner_steps()[0],
+                            b + i * broadcast.inner_steps()[1],
+                        ));
                     }
                 });
                 let expected: Vec<_> = (start..end).map(|at| (at, at / 4, at % 4)).collect();
@@ -495,7 +519,16 @@ mod tests {
         let condition = [true, false];
         let three = Broadcast::new(&[2, 2], &[&[2], &[2, 2], &[]]).unwrap();
         let mut picked = vec![0; 4];
-        ternary(&three, &condition, &[1, 2, 3, 4], &[9], &mut picked, 1, |c, x, y| if c { x } else { y }).unwrap();
+        ternary(
+            &three,
+            &condition,
+            &[1, 2, 3, 4],
+            &[9],
+            &mut picked,
+            1,
+            |c, x, y| if c { x } else { y },
+        )
+        .unwrap();
         assert_eq!(picked, vec![1, 9, 3, 9]);
     }
 

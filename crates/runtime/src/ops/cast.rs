@@ -41,13 +41,20 @@ fn casting(node: &Node, inputs: &[Option<InputInfo<'_>>], target: DataType) -> R
 /// Cast: converts to the type of attribute `to` (attribute `saturate`, opset 19, only
 /// concerns float8 types and is ignored).
 fn build_cast(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
-    let code = node.attributes.int("to")?.ok_or_else(|| GraphError::invalid("attribute 'to' is required"))?;
+    let code = node
+        .attributes
+        .int("to")?
+        .ok_or_else(|| GraphError::invalid("attribute 'to' is required"))?;
     let target = data_type_of_code(code, "attribute 'to'")?;
     casting(node, inputs, target)
 }
 
 /// CastLike: converts input 0 to the element type of input 1.
-fn build_cast_like(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_cast_like(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     let like = required(node, inputs, 1)?;
     casting(node, inputs, like.data_type)
 }

@@ -27,7 +27,8 @@ pub fn register(registry: &mut Registry) {
 }
 
 /// The types the ordering comparisons accept.
-const ORDERED: [DataType; 5] = [DataType::F32, DataType::I32, DataType::I64, DataType::I8, DataType::U8];
+const ORDERED: [DataType; 5] =
+    [DataType::F32, DataType::I32, DataType::I64, DataType::I8, DataType::U8];
 
 /// The comparison operators.
 #[derive(Clone, Copy)]
@@ -40,7 +41,11 @@ enum Comparison {
 }
 
 /// Builds a comparison: same-type inputs, broadcast, bool output.
-fn build_comparison(node: &Node, inputs: &[Option<InputInfo<'_>>], op: Comparison) -> Result<BuiltOp> {
+fn build_comparison(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    op: Comparison,
+) -> Result<BuiltOp> {
     let (a, b, shape, broadcast) = binary_inputs(node, inputs)?;
     let data_type = same_type(&a, &b)?;
     let equal = matches!(op, Comparison::Equal);
@@ -77,17 +82,29 @@ fn build_less(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -
 }
 
 /// Greater: `C = (A > B)`, bool.
-fn build_greater(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_greater(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     build_comparison(node, inputs, Comparison::Greater)
 }
 
 /// LessOrEqual: `C = (A <= B)`, bool.
-fn build_less_or_equal(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_less_or_equal(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     build_comparison(node, inputs, Comparison::LessOrEqual)
 }
 
 /// GreaterOrEqual: `C = (A >= B)`, bool.
-fn build_greater_or_equal(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_greater_or_equal(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     build_comparison(node, inputs, Comparison::GreaterOrEqual)
 }
 
@@ -127,7 +144,12 @@ fn build_not(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) ->
     check_type("Not", "input X", x.data_type, &[DataType::Bool])?;
     Ok(BuiltOp {
         kernel: kernel(|inputs, outputs, context| {
-            map(input_slice::<bool>(inputs, 0)?, output_slice::<bool>(outputs, 0)?, context.threads, |v: bool| !v)
+            map(
+                input_slice::<bool>(inputs, 0)?,
+                output_slice::<bool>(outputs, 0)?,
+                context.threads,
+                |v: bool| !v,
+            )
         }),
         outputs: vec![OutputInfo::new(DataType::Bool, x.shape.to_vec())],
     })
@@ -140,7 +162,15 @@ fn where_kernel<T: Element>(broadcast: Broadcast) -> Box<dyn crate::op::Kernel> 
         let x = input_slice::<T>(inputs, 1)?;
         let y = input_slice::<T>(inputs, 2)?;
         let output = output_slice::<T>(outputs, 0)?;
-        ternary(&broadcast, condition, x, y, output, context.threads, |c, x, y| if c { x } else { y })
+        ternary(
+            &broadcast,
+            condition,
+            x,
+            y,
+            output,
+            context.threads,
+            |c, x, y| if c { x } else { y },
+        )
     })
 }
 

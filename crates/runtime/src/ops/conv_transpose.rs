@@ -18,7 +18,10 @@ use super::convolution::{check_bias, group_attribute, kernel_shape};
 use super::element::{input_slice, output_slice};
 use super::fused_activation::fused_activation;
 use super::kernel_call::{constant_f32, kernel_error, require_f32};
-use super::spatial::{AutoPad, non_negative_list, output_shape, pads4, pair, positive_list, shape4, span, spatial_rank};
+use super::spatial::{
+    AutoPad, LIMIT, non_negative_list, output_shape, pads4, pair, positive_list, shape4, span,
+    spatial_rank,
+};
 use crate::op::{BuildFn, BuildOptions, BuiltOp, InputInfo, OutputInfo, required};
 
 /// Adds ConvTranspose.
@@ -42,8 +45,10 @@ fn output_shape_attribute(node: &Node, spatial: usize) -> Result<Option<Vec<usiz
     sizes
         .iter()
         .map(|&size| {
-            usize::try_from(size).ok().filter(|&s| s >= 1).ok_or_else(|| {
-                GraphError::invalid(format!("attribute 'output_shape' is {values:?}; sizes must be at least 1"))
+            usize::try_from(size).ok().filter(|&s| (1..=LIMIT).contains(&s)).ok_or_else(|| {
+                GraphError::invalid(format!(
+                    "attribute 'output_shape' is {values:?}; sizes must be at least 1 and at most {LIMIT}"
+                ))
             })
         })
         .collect::<Result<Vec<_>>>()
@@ -69,7 +74,8 @@ fn pads_for_targets(
         }
         let total = available - targets[axis];
         let (small, large) = (total / 2, total - total / 2);
-        let (begin, end) = if auto_pad == AutoPad::SameUpper { (small, large) } else { (large, small) };
+        let (begin, end) =
+            if auto_pad == AutoPad::SameUpper { (small, large) } else { (large, small) };
         pads[axis] = begin;
         pads[axis + spatial] = end;
     }
@@ -79,7 +85,11 @@ fn pads_for_targets(
 /// ConvTranspose: `Y = act(conv_transpose(X, W) + B)` for X `[N, C, (H,) W]` and W
 /// `[C, M / group, (kh,) kw]` (constant), with `kernel_shape`, `strides`, `dilations`,
 /// `pads`, `output_padding`, `output_shape`, `auto_pad` and `group`.
-fn build_conv_transpose(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_conv_transpose(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     let x = required(node, inputs, 0)?;
     require_f32(node, "X", x.data_type)?;
     let spatial = spatial_rank(node, "X", x.shape)?;
@@ -103,10 +113,13 @@ fn build_conv_transpose(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &Build
     let [batch, channels, in_h, in_w] = shape4(x.shape);
     let sizes = &x.shape[2..];
     if sizes.contains(&0) {
-        return Err(GraphError::shape(format!("input 'X' has an empty spatial axis: {:?}", x.shape)));
+        return Err(GraphError::shape(format!(
+            "input 'X' has an empty spatial axis: {:?}",
+            x.shape
+        )));
     }
-    let out_channels = w.shape[1] * group;
-    if channels == 0 || w.shape[0] != channels || !channels.is_multiple_of(group) || out_channels == 0 {
+    let out_channels = w.shape[1].checked_mul(group).unwrap_or(0);
+    if channels == 0 || w.shape[0] != channels || channels % group != 0 || out_channels == 0 {
         return Err(GraphError::shape(format!(
             "attribute 'group' is {group}: X has {channels} channels and W is {:?}; W must be \
              [C, M / group, ...] with C divisible by the group count",
@@ -114,8 +127,9 @@ fn build_conv_transpose(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &Build
         )));
     }
     check_bias(inputs, out_channels)?;
-    let full: Vec<usize> =
-        (0..spatial).map(|axis| (sizes[axis] - 1) * strides[axis] + span(kernel[axis], dilations[axis])).collect();
+    let full: Vec<usize> = (0..spatial)
+        .map(|axis| (sizes[axis] - 1) * strides[axis] + span(kernel[axis], dilations[axis]))
+        .collect();
     let (pads, padding) = if let Some(targets) = output_shape_attribute(node, spatial)? {
         pads_for_targets(&targets, &full, &output_padding, auto_pad)
     } else if auto_pad.is_same() {
@@ -157,7 +171,8 @@ fn build_conv_transpose(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &Build
         if empty {
             return Ok(());
         }
-        conv_transpose2d(&geometry, x, &packed, activation, y, context.threads).map_err(kernel_error)
+        conv_transpose2d(&geometry, x, &packed, activation, y, context.threads)
+            .map_err(kernel_error)
     });
     Ok(BuiltOp { kernel: run, outputs: vec![OutputInfo::new(x.data_type, shape)] })
 }

@@ -12,7 +12,10 @@ use super::Registry;
 use super::element::{input_slice, output_slice};
 use super::fused_activation::fused_activation;
 use super::kernel_call::{constant_f32, kernel_error, require_f32};
-use super::spatial::{AutoPad, forward_pads, output_shape, pads4, pair, positive_list, shape4, span, spatial_rank};
+use super::spatial::{
+    AutoPad, LIMIT, forward_pads, output_shape, pads4, pair, positive_list, shape4, span,
+    spatial_rank,
+};
 use crate::op::{BuildFn, BuildOptions, BuiltOp, InputInfo, OutputInfo, required};
 
 /// Adds this family's operators.
@@ -21,13 +24,14 @@ pub fn register(registry: &mut Registry) {
     super::conv_transpose::register(registry);
 }
 
-/// The `group` attribute (default 1), at least 1.
+/// The `group` attribute (default 1), at least 1 and at most [`LIMIT`].
 pub(crate) fn group_attribute(node: &Node) -> Result<usize> {
     let group = node.attributes.int_or("group", 1)?;
-    usize::try_from(group)
-        .ok()
-        .filter(|&g| g >= 1)
-        .ok_or_else(|| GraphError::invalid(format!("attribute 'group' is {group}, it must be at least 1")))
+    usize::try_from(group).ok().filter(|&g| (1..=LIMIT).contains(&g)).ok_or_else(|| {
+        GraphError::invalid(format!(
+            "attribute 'group' is {group}, it must be at least 1 and at most {LIMIT}"
+        ))
+    })
 }
 
 /// The kernel size per spatial axis: the `kernel_shape` attribute, which must agree with
@@ -40,22 +44,22 @@ pub(crate) fn kernel_shape(node: &Node, weight_kernel: &[usize]) -> Result<Vec<u
         )));
     }
     if weight_kernel.contains(&0) {
-        return Err(GraphError::shape(format!("the weights have an empty kernel {weight_kernel:?}")));
+        return Err(GraphError::shape(format!(
+            "the weights have an empty kernel {weight_kernel:?}"
+        )));
     }
     Ok(weight_kernel.to_vec())
 }
 
 /// Checks that the optional bias holds one value per output channel.
 pub(crate) fn check_bias(inputs: &[Option<InputInfo<'_>>], out_channels: usize) -> Result<()> {
-    if let Some(bias) = inputs.get(2).copied().flatten()
-        && bias.shape != [out_channels]
-    {
-        return Err(GraphError::shape(format!(
+    match inputs.get(2).copied().flatten() {
+        Some(bias) if bias.shape != [out_channels] => Err(GraphError::shape(format!(
             "input 'B' has shape {:?}, expected [{out_channels}] (one value per output channel)",
             bias.shape
-        )));
+        ))),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Conv: `Y = act(conv(X, W) + B)` for X `[N, C, (H,) W]` and W `[M, C / group, (kh,) kw]`
@@ -86,9 +90,15 @@ fn build_conv(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -
     let [batch, channels, in_h, in_w] = shape4(x.shape);
     let out_channels = w.shape[0];
     if channels == 0 || out_channels == 0 {
-        return Err(GraphError::shape(format!("X {:?} and W {:?} must have channels", x.shape, w.shape)));
+        return Err(GraphError::shape(format!(
+            "X {:?} and W {:?} must have channels",
+            x.shape, w.shape
+        )));
     }
-    if !channels.is_multiple_of(group) || w.shape[1] * group != channels || !out_channels.is_multiple_of(group) {
+    if channels % group != 0
+        || w.shape[1].checked_mul(group) != Some(channels)
+        || out_channels % group != 0
+    {
         return Err(GraphError::shape(format!(
             "attribute 'group' is {group}: X has {channels} channels and W is {:?}; W must be \
              [M, C / group, ...] with C and M divisible by the group count",

@@ -85,12 +85,18 @@ macro_rules! with_type {
 pub(crate) use with_type;
 
 /// The typed elements of run-time input `index` (which must be present).
-pub(crate) fn input_slice<'a, T: Element>(inputs: &[Option<TensorView<'a>>], index: usize) -> Result<&'a [T]> {
+pub(crate) fn input_slice<'a, T: Element>(
+    inputs: &[Option<TensorView<'a>>],
+    index: usize,
+) -> Result<&'a [T]> {
     T::slice(&crate::op::input(inputs, index)?.data)
 }
 
 /// The typed elements of output `index`.
-pub(crate) fn output_slice<'b, T: Element>(outputs: &'b mut [TensorViewMut<'_>], index: usize) -> Result<&'b mut [T]> {
+pub(crate) fn output_slice<'b, T: Element>(
+    outputs: &'b mut [TensorViewMut<'_>],
+    index: usize,
+) -> Result<&'b mut [T]> {
     let output = outputs
         .get_mut(index)
         .ok_or_else(|| GraphError::invalid(format!("output {index} is missing at run time")))?;
@@ -103,7 +109,12 @@ pub(crate) fn type_list(types: &[DataType]) -> String {
 }
 
 /// Checks that `data_type` is one of `supported`, for input `what` of operator `op_type`.
-pub(crate) fn check_type(op_type: &str, what: &str, data_type: DataType, supported: &[DataType]) -> Result<()> {
+pub(crate) fn check_type(
+    op_type: &str,
+    what: &str,
+    data_type: DataType,
+    supported: &[DataType],
+) -> Result<()> {
     if supported.contains(&data_type) {
         return Ok(());
     }
@@ -146,7 +157,11 @@ mod tests {
     #[test]
     fn type_checks_name_the_type_and_the_alternatives() {
         assert!(check_type("Add", "input A", DataType::F32, &[DataType::F32]).is_ok());
-        let error = check_type("Add", "input A", DataType::Bool, &[DataType::F32, DataType::I64]).unwrap_err();
-        assert_eq!(error.message, "Add does not support input A of type bool (supported: f32, i64)");
+        let error = check_type("Add", "input A", DataType::Bool, &[DataType::F32, DataType::I64])
+            .unwrap_err();
+        assert_eq!(
+            error.message,
+            "Add does not support input A of type bool (supported: f32, i64)"
+        );
     }
 }

@@ -12,7 +12,9 @@ use dlopt_graph::{DataType, GraphError, Node, Result};
 use half::f16;
 
 use super::Registry;
-use super::broadcast::{Broadcast, accumulate, binary, broadcast_into, broadcast_shapes, for_chunks};
+use super::broadcast::{
+    Broadcast, accumulate, binary, broadcast_into, broadcast_shapes, for_chunks,
+};
 use super::element::{Element, check_type, input_slice, output_slice, with_type};
 use super::unary::unary_kernel;
 use crate::op::{BuildFn, BuildOptions, BuiltOp, InputInfo, Kernel, OutputInfo, kernel, required};
@@ -33,7 +35,8 @@ pub fn register(registry: &mut Registry) {
 }
 
 /// The types the arithmetic operators accept.
-const NUMERIC: [DataType; 6] = [DataType::F32, DataType::I32, DataType::I64, DataType::I8, DataType::U8, DataType::F16];
+const NUMERIC: [DataType; 6] =
+    [DataType::F32, DataType::I32, DataType::I64, DataType::I8, DataType::U8, DataType::F16];
 
 /// Arithmetic on one element type: wrapping for integers, IEEE for floats.
 pub(crate) trait Arith: Element + PartialOrd {
@@ -250,7 +253,10 @@ pub(crate) fn binary_kernel<A: Element, B: Element, O: Element>(
 
 /// Like [`binary_kernel`], but for integer types fails when input B holds a zero (ONNX
 /// leaves integer division by zero undefined; dlopt reports it).
-fn divisor_checked_kernel<T: Arith>(broadcast: Broadcast, f: impl Fn(T, T) -> T + Copy + Send + Sync + 'static) -> Box<dyn Kernel> {
+fn divisor_checked_kernel<T: Arith>(
+    broadcast: Broadcast,
+    f: impl Fn(T, T) -> T + Copy + Send + Sync + 'static,
+) -> Box<dyn Kernel> {
     kernel(move |inputs, outputs, context| {
         let a = input_slice::<T>(inputs, 0)?;
         let b = input_slice::<T>(inputs, 1)?;
@@ -280,7 +286,11 @@ enum Arithmetic {
 }
 
 /// Builds Add, Sub, Mul or Div: same-type inputs, broadcast.
-fn build_arithmetic(node: &Node, inputs: &[Option<InputInfo<'_>>], op: Arithmetic) -> Result<BuiltOp> {
+fn build_arithmetic(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    op: Arithmetic,
+) -> Result<BuiltOp> {
     let (a, b, shape, broadcast) = binary_inputs(node, inputs)?;
     let data_type = same_type(&a, &b)?;
     check_type(&node.op_type, "inputs", data_type, &NUMERIC)?;
@@ -323,7 +333,9 @@ fn build_mod(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) ->
         0 => false,
         1 => true,
         other => {
-            return Err(GraphError::invalid(format!("attribute 'fmod' must be 0 or 1, got {other}")));
+            return Err(GraphError::invalid(format!(
+                "attribute 'fmod' must be 0 or 1, got {other}"
+            )));
         }
     };
     if data_type.is_float() && !fmod {
@@ -353,7 +365,8 @@ fn build_pow(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) ->
     check_type("Pow", "input Y", y.data_type, &EXPONENT_TYPES)?;
     let outputs = vec![OutputInfo::new(x.data_type, shape.clone())];
     if x.data_type == DataType::F32 && shape.as_slice() == x.shape {
-        let constant = y.constant.filter(|tensor| tensor.len() == 1).map(|tensor| tensor.to_f32_vec()[0]);
+        let constant =
+            y.constant.filter(|tensor| tensor.len() == 1).map(|tensor| tensor.to_f32_vec()[0]);
         let fast = match constant {
             Some(2.0) => Some(unary_kernel::<f32, f32>(|v| v * v)),
             Some(1.0) => Some(unary_kernel::<f32, f32>(|v| v)),
@@ -401,7 +414,9 @@ fn fold_kernel<T: Arith>(
         }
         if mean {
             let count = T::from_count(broadcasts.len());
-            for_chunks(output, context.threads, |part, _| part.iter_mut().for_each(|v| *v = T::div(*v, count)));
+            for_chunks(output, context.threads, |part, _| {
+                part.iter_mut().for_each(|v| *v = T::div(*v, count))
+            });
         }
         Ok(())
     })
@@ -418,7 +433,8 @@ fn variadic_kernel<T: Arith>(
     if shapes.len() == 2 && !mean {
         return Ok(binary_kernel::<T, T, T>(Broadcast::new(shape, shapes)?, f));
     }
-    let broadcasts = shapes.iter().map(|s| Broadcast::new(shape, &[s])).collect::<Result<Vec<_>>>()?;
+    let broadcasts =
+        shapes.iter().map(|s| Broadcast::new(shape, &[s])).collect::<Result<Vec<_>>>()?;
     Ok(fold_kernel::<T>(broadcasts, f, mean))
 }
 
@@ -428,7 +444,8 @@ fn build_variadic(node: &Node, inputs: &[Option<InputInfo<'_>>], op: Variadic) -
     if inputs.is_empty() {
         return Err(GraphError::invalid("at least one input is required"));
     }
-    let infos = (0..inputs.len()).map(|at| required(node, inputs, at)).collect::<Result<Vec<_>>>()?;
+    let infos =
+        (0..inputs.len()).map(|at| required(node, inputs, at)).collect::<Result<Vec<_>>>()?;
     let data_type = infos[0].data_type;
     if let Some(other) = infos.iter().find(|info| info.data_type != data_type) {
         return Err(GraphError::invalid(format!(
@@ -436,7 +453,8 @@ fn build_variadic(node: &Node, inputs: &[Option<InputInfo<'_>>], op: Variadic) -
             other.data_type
         )));
     }
-    let supported: &[DataType] = if op == Variadic::Mean { &[DataType::F32, DataType::F16] } else { &NUMERIC };
+    let supported: &[DataType] =
+        if op == Variadic::Mean { &[DataType::F32, DataType::F16] } else { &NUMERIC };
     check_type(&node.op_type, "inputs", data_type, supported)?;
     let shapes: Vec<&[usize]> = infos.iter().map(|info| info.shape).collect();
     let shape = broadcast_shapes(&shapes)?;

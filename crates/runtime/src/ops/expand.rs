@@ -8,8 +8,10 @@ use dlopt_graph::{GraphError, Node, Result};
 
 use super::Registry;
 use super::axes::integer_list;
-use super::typed::with_same;
-use crate::op::{BuildFn, BuildOptions, BuiltOp, InputInfo, OutputInfo, constant_input, kernel, required};
+use super::typed::{check_generated_size, with_same};
+use crate::op::{
+    BuildFn, BuildOptions, BuiltOp, InputInfo, OutputInfo, constant_input, kernel, required,
+};
 
 /// Adds Expand.
 pub fn register(registry: &mut Registry) {
@@ -83,9 +85,14 @@ impl Layout {
             (false, true) => output[..size].copy_from_slice(&input[..size]),
             (true, true) => output[..size].fill(input[0]),
             (false, false) => {
-                let (input_stride, output_stride) = (self.input_strides[level], self.output_strides[level]);
+                let (input_stride, output_stride) =
+                    (self.input_strides[level], self.output_strides[level]);
                 for at in 0..size {
-                    self.fill(level + 1, &input[at * input_stride..], &mut output[at * output_stride..]);
+                    self.fill(
+                        level + 1,
+                        &input[at * input_stride..],
+                        &mut output[at * output_stride..],
+                    );
                 }
             }
             (true, false) => {
@@ -101,7 +108,12 @@ impl Layout {
 
 /// Writes `input` of shape `input_shape` broadcast to `output_shape` into `output`.
 /// `output_shape` must be a broadcast of `input_shape` (see [`broadcast_shapes`]).
-pub(crate) fn broadcast_copy<T: Copy>(input: &[T], input_shape: &[usize], output_shape: &[usize], output: &mut [T]) {
+pub(crate) fn broadcast_copy<T: Copy>(
+    input: &[T],
+    input_shape: &[usize],
+    output_shape: &[usize],
+    output: &mut [T],
+) {
     if output.is_empty() {
         return;
     }
@@ -109,25 +121,33 @@ pub(crate) fn broadcast_copy<T: Copy>(input: &[T], input_shape: &[usize], output
 }
 
 /// Expand: the input broadcast with the target shape of input 1 (constant when building).
-fn build_expand(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_expand(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     let data = required(node, inputs, 0)?;
     let target = integer_list(constant_input(node, inputs, 1)?, "input 'shape'")?;
     let target: Vec<usize> = target
         .iter()
         .map(|&dim| {
             usize::try_from(dim).map_err(|_| {
-                GraphError::invalid(format!("input 'shape' {target:?} has the negative dimension {dim}"))
+                GraphError::invalid(format!(
+                    "input 'shape' {target:?} has the negative dimension {dim}"
+                ))
             })
         })
         .collect::<Result<_>>()?;
     let shape = broadcast_shapes(data.shape, &target)?;
-    dlopt_graph::tensor::element_count(&shape)?;
+    check_generated_size(&shape, data.data_type)?;
     let input_shape = data.shape.to_vec();
     let output_shape = shape.clone();
     Ok(BuiltOp {
         kernel: kernel(move |inputs, outputs, _| {
             let input = crate::op::input(inputs, 0)?;
-            with_same!(input.data, &mut outputs[0].data, (a, b) => broadcast_copy(a, &input_shape, &output_shape, b))
+            with_same!(input.data, &mut outputs[0].data, (a, b) => {
+                broadcast_copy(a, &input_shape, &output_shape, b)
+            })
         }),
         outputs: vec![OutputInfo::new(data.data_type, shape)],
     })

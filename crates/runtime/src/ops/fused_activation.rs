@@ -62,7 +62,9 @@ pub(crate) fn fused_activation(node: &Node) -> Result<Activation> {
             min: alpha.unwrap_or(f32::NEG_INFINITY),
             max: beta.unwrap_or(f32::INFINITY),
         },
-        "HardSigmoid" => Activation::HardSigmoid { alpha: alpha.unwrap_or(0.2), beta: beta.unwrap_or(0.5) },
+        "HardSigmoid" => {
+            Activation::HardSigmoid { alpha: alpha.unwrap_or(0.2), beta: beta.unwrap_or(0.5) }
+        }
         "HardSwish" => Activation::HardSwish,
         "Sigmoid" => Activation::Sigmoid,
         "LeakyRelu" => Activation::LeakyRelu { alpha: alpha.unwrap_or(0.01) },
@@ -103,12 +105,22 @@ mod tests {
 
     #[test]
     fn names_and_parameters_map_to_kernel_activations() {
-        let clip = node(&[(ACTIVATION, string("Clip")), (ALPHA, Attribute::Float(0.0)), (BETA, Attribute::Float(6.0))]);
+        let clip = node(&[
+            (ACTIVATION, string("Clip")),
+            (ALPHA, Attribute::Float(0.0)),
+            (BETA, Attribute::Float(6.0)),
+        ]);
         assert_eq!(fused_activation(&clip).unwrap(), Activation::Clip { min: 0.0, max: 6.0 });
         let open_clip = node(&[(ACTIVATION, string("Clip")), (BETA, Attribute::Float(6.0))]);
-        assert_eq!(fused_activation(&open_clip).unwrap(), Activation::Clip { min: f32::NEG_INFINITY, max: 6.0 });
+        assert_eq!(
+            fused_activation(&open_clip).unwrap(),
+            Activation::Clip { min: f32::NEG_INFINITY, max: 6.0 }
+        );
         let hard = node(&[(ACTIVATION, string("HardSigmoid")), (ALPHA, Attribute::Float(0.1666))]);
-        assert_eq!(fused_activation(&hard).unwrap(), Activation::HardSigmoid { alpha: 0.1666, beta: 0.5 });
+        assert_eq!(
+            fused_activation(&hard).unwrap(),
+            Activation::HardSigmoid { alpha: 0.1666, beta: 0.5 }
+        );
         let leaky = node(&[(ACTIVATION, string("LeakyRelu"))]);
         assert_eq!(fused_activation(&leaky).unwrap(), Activation::LeakyRelu { alpha: 0.01 });
         for (name, expected) in [
@@ -127,8 +139,16 @@ mod tests {
         let error = fused_activation(&node(&[(ACTIVATION, string("Gelu"))])).unwrap_err();
         assert_eq!(error.kind, ErrorKind::Unsupported);
         assert!(error.message.contains("'dlopt_activation' is 'Gelu'"), "{}", error.message);
-        let error = fused_activation(&node(&[(ACTIVATION, string("Relu")), (ALPHA, Attribute::Float(1.0))])).unwrap_err();
-        assert!(error.message.contains("'dlopt_activation_alpha'") && error.message.contains("Relu"), "{}", error.message);
+        let error = fused_activation(&node(&[
+            (ACTIVATION, string("Relu")),
+            (ALPHA, Attribute::Float(1.0)),
+        ]))
+        .unwrap_err();
+        assert!(
+            error.message.contains("'dlopt_activation_alpha'") && error.message.contains("Relu"),
+            "{}",
+            error.message
+        );
         let error = fused_activation(&node(&[(BETA, Attribute::Float(1.0))])).unwrap_err();
         assert!(error.message.contains("is not"), "{}", error.message);
         let error = fused_activation(&node(&[(ACTIVATION, Attribute::Int(1))])).unwrap_err();

@@ -8,7 +8,9 @@ use super::Registry;
 use super::axes::integer_list;
 use super::cast::data_type_of_code;
 use super::typed::{Convert, check_generated_size, constant_kernel, with_mut, with_same};
-use crate::op::{BuildFn, BuildOptions, BuiltOp, InputInfo, OutputInfo, constant_input, kernel, required};
+use crate::op::{
+    BuildFn, BuildOptions, BuiltOp, InputInfo, OutputInfo, constant_input, kernel, required,
+};
 use crate::view::TensorView;
 
 /// Adds Constant, ConstantOfShape, Range and EyeLike.
@@ -28,13 +30,24 @@ fn constant_op(tensor: Tensor) -> BuiltOp {
 }
 
 /// The attributes that can hold a Constant's value.
-const CONSTANT_ATTRIBUTES: [&str; 8] =
-    ["value", "value_float", "value_floats", "value_int", "value_ints", "value_string", "value_strings", "sparse_value"];
+const CONSTANT_ATTRIBUTES: [&str; 8] = [
+    "value",
+    "value_float",
+    "value_floats",
+    "value_int",
+    "value_ints",
+    "value_string",
+    "value_strings",
+    "sparse_value",
+];
 
 /// The tensor a Constant node's attributes describe.
-pub(crate) fn constant_value(node: &Node) -> Result<Tensor> {
-    let given: Vec<&str> =
-        CONSTANT_ATTRIBUTES.iter().copied().filter(|name| node.attributes.get(name).is_some()).collect();
+fn constant_value(node: &Node) -> Result<Tensor> {
+    let given: Vec<&str> = CONSTANT_ATTRIBUTES
+        .iter()
+        .copied()
+        .filter(|name| node.attributes.get(name).is_some())
+        .collect();
     let [name] = given.as_slice() else {
         return Err(GraphError::invalid(format!(
             "exactly one of the attributes {} is required, got {}",
@@ -77,13 +90,19 @@ fn build_constant(node: &Node, _: &[Option<InputInfo<'_>>], _: &BuildOptions) ->
 
 /// ConstantOfShape: a tensor of the shape given by input 0 (constant when building)
 /// filled with the one element of attribute `value` (default: f32 0).
-fn build_constant_of_shape(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_constant_of_shape(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     let dims = integer_list(constant_input(node, inputs, 0)?, "input 'input'")?;
     let shape: Vec<usize> = dims
         .iter()
         .map(|&dim| {
             usize::try_from(dim).map_err(|_| {
-                GraphError::invalid(format!("input 'input' {dims:?} has the negative dimension {dim}"))
+                GraphError::invalid(format!(
+                    "input 'input' {dims:?} has the negative dimension {dim}"
+                ))
             })
         })
         .collect::<Result<_>>()?;
@@ -152,7 +171,8 @@ fn build_range(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) 
     let start = range_scalar(node, inputs, 0, "start", data_type)?;
     let limit = range_scalar(node, inputs, 1, "limit", data_type)?;
     let delta = range_scalar(node, inputs, 2, "delta", data_type)?;
-    let too_long = || GraphError::new(dlopt_graph::ErrorKind::TooLarge, "the range has too many elements");
+    let too_long =
+        || GraphError::new(dlopt_graph::ErrorKind::TooLarge, "the range has too many elements");
     let data = match data_type {
         DataType::F32 | DataType::F16 | DataType::BF16 => {
             let [start, limit, delta] = [start, limit, delta].map(|t| t.data().to_f64_vec()[0]);
@@ -167,7 +187,8 @@ fn build_range(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) 
             }
             check_generated_size(&[count as usize], data_type)?;
             let mut data = TensorData::zeros(data_type, count as usize);
-            with_mut!(crate::arena::view_of_data(&mut data, &[]).data, values => fill_float_sequence(values, start, delta));
+            let view = crate::arena::view_of_data(&mut data, &[]);
+            with_mut!(view.data, values => fill_float_sequence(values, start, delta));
             data
         }
         DataType::I8 | DataType::U8 | DataType::I32 | DataType::I64 => {
@@ -176,14 +197,18 @@ fn build_range(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) 
                 return Err(GraphError::invalid("input 'delta' is 0"));
             }
             let span = limit - start;
-            let count = (span / delta + i128::from(span % delta != 0 && (span < 0) == (delta < 0))).max(0);
+            let count =
+                (span / delta + i128::from(span % delta != 0 && (span < 0) == (delta < 0))).max(0);
             let count = usize::try_from(count).map_err(|_| too_long())?;
             check_generated_size(&[count], data_type)?;
             let mut data = TensorData::zeros(data_type, count);
-            with_mut!(crate::arena::view_of_data(&mut data, &[]).data, values => fill_integer_sequence(values, start, delta));
+            let view = crate::arena::view_of_data(&mut data, &[]);
+            with_mut!(view.data, values => fill_integer_sequence(values, start, delta));
             data
         }
-        DataType::Bool => return Err(GraphError::unsupported("input 'start' is bool; Range needs numbers")),
+        DataType::Bool => {
+            return Err(GraphError::unsupported("input 'start' is bool; Range needs numbers"));
+        }
     };
     Ok(constant_op(Tensor::new(vec![data.len()], data)?))
 }
@@ -202,24 +227,29 @@ fn fill_eye<T: Convert>(values: &mut [T], columns: usize, k: i64) {
 }
 
 /// EyeLike: a matrix of input 0's 2-D shape with ones on diagonal `k` (attribute, default
-/// 0; positive above the main diagonal), of attribute `dtype`'s type or the input's.
-fn build_eye_like(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+/// 0; positive above the main diagonal), of attribute `dtype`'s type or the input's. The
+/// input's data does not matter, so the result is known while building.
+fn build_eye_like(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     let input = required(node, inputs, 0)?;
     let &[_, columns] = input.shape else {
-        return Err(GraphError::invalid(format!("the input must be 2-D, got shape {:?}", input.shape)));
+        return Err(GraphError::invalid(format!(
+            "the input must be 2-D, got shape {:?}",
+            input.shape
+        )));
     };
     let data_type = match node.attributes.int("dtype")? {
         Some(code) => data_type_of_code(code, "attribute 'dtype'")?,
         None => input.data_type,
     };
     let k = node.attributes.int_or("k", 0)?;
-    Ok(BuiltOp {
-        kernel: kernel(move |_, outputs, _| {
-            with_mut!(&mut outputs[0].data, values => fill_eye(values, columns, k));
-            Ok(())
-        }),
-        outputs: vec![OutputInfo::new(data_type, input.shape.to_vec())],
-    })
+    check_generated_size(input.shape, data_type)?;
+    let mut data = TensorData::zeros(data_type, input.shape.iter().product());
+    with_mut!(crate::arena::view_of_data(&mut data, &[]).data, values => fill_eye(values, columns, k));
+    Ok(constant_op(Tensor::new(input.shape.to_vec(), data)?))
 }
 
 #[cfg(test)]

@@ -45,5 +45,8 @@ pub(crate) fn require_f32(node: &Node, what: &str, data_type: DataType) -> Resul
     if data_type == DataType::F32 {
         return Ok(());
     }
-    Err(GraphError::unsupported(format!("{} supports input '{what}' of type f32 only, got {data_type}", node.op_type)))
+    Err(GraphError::unsupported(format!(
+        "{} supports input '{what}' of type f32 only, got {data_type}",
+        node.op_type
+    )))
 }

@@ -86,7 +86,11 @@ fn operand(shape: &[usize], row: bool) -> ((usize, usize), &[usize]) {
 }
 
 /// MatMul: `Y = A @ B` with numpy semantics (see the module documentation); f32.
-fn build_matmul(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_matmul(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     let a = required(node, inputs, 0)?;
     let b = required(node, inputs, 1)?;
     require_f32(node, "A", a.data_type)?;
@@ -105,8 +109,12 @@ fn build_matmul(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions)
             a.shape, b.shape
         )));
     }
-    let out_batch = broadcast_shapes(&[a_batch, b_batch])
-        .map_err(|error| GraphError::shape(format!("the batch dimensions of A {:?} and B {:?} do not broadcast: {}", a.shape, b.shape, error.message)))?;
+    let out_batch = broadcast_shapes(&[a_batch, b_batch]).map_err(|error| {
+        GraphError::shape(format!(
+            "the batch dimensions of A {:?} and B {:?} do not broadcast: {}",
+            a.shape, b.shape, error.message
+        ))
+    })?;
     let mut shape = out_batch.clone();
     if a.shape.len() > 1 {
         shape.push(m);
@@ -129,7 +137,9 @@ fn build_matmul(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions)
                 stride_b: step_b * k * n,
                 stride_c: m * n,
             }),
-            _ => BatchWalk::Offsets(a_at.iter().zip(&b_at).map(|(&i, &j)| (i * m * k, j * k * n)).collect()),
+            _ => BatchWalk::Offsets(
+                a_at.iter().zip(&b_at).map(|(&i, &j)| (i * m * k, j * k * n)).collect(),
+            ),
         };
         (walk, MatMul::new(m, k, n))
     };
@@ -141,11 +151,14 @@ fn build_matmul(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions)
         let threads = context.threads;
         match &walk {
             BatchWalk::Single => gemm.run(a, b, y, threads).map_err(kernel_error)?,
-            BatchWalk::Strided(batch) => gemm.run_batched(*batch, a, b, y, threads).map_err(kernel_error)?,
+            BatchWalk::Strided(batch) => {
+                gemm.run_batched(*batch, a, b, y, threads).map_err(kernel_error)?
+            }
             BatchWalk::Offsets(offsets) => {
                 let size = gemm.m * gemm.n;
                 for (at, &(a_at, b_at)) in offsets.iter().enumerate() {
-                    let (a, b) = (a.get(a_at..).unwrap_or_default(), b.get(b_at..).unwrap_or_default());
+                    let (a, b) =
+                        (a.get(a_at..).unwrap_or_default(), b.get(b_at..).unwrap_or_default());
                     let c = y.get_mut(at * size..(at + 1) * size).unwrap_or_default();
                     gemm.run(a, b, c, threads).map_err(kernel_error)?;
                 }
@@ -164,7 +177,9 @@ fn flag(node: &Node, name: &str) -> Result<bool> {
     match node.attributes.int_or(name, 0)? {
         0 => Ok(false),
         1 => Ok(true),
-        other => Err(GraphError::invalid(format!("attribute '{name}' is {other}, expected 0 or 1"))),
+        other => {
+            Err(GraphError::invalid(format!("attribute '{name}' is {other}, expected 0 or 1")))
+        }
     }
 }
 
@@ -176,7 +191,10 @@ fn build_gemm(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -
     require_f32(node, "A", a.data_type)?;
     require_f32(node, "B", b.data_type)?;
     let (&[a0, a1], &[b0, b1]) = (a.shape, b.shape) else {
-        return Err(GraphError::shape(format!("inputs A {:?} and B {:?} must be matrices (2-D)", a.shape, b.shape)));
+        return Err(GraphError::shape(format!(
+            "inputs A {:?} and B {:?} must be matrices (2-D)",
+            a.shape, b.shape
+        )));
     };
     let (trans_a, trans_b) = (flag(node, "transA")?, flag(node, "transB")?);
     let alpha = node.attributes.float_or("alpha", 1.0)?;

@@ -62,10 +62,11 @@ pub(crate) fn sigmoid(x: f32) -> f32 {
 #[inline(always)]
 pub(crate) fn tanh(x: f32) -> f32 {
     let x2 = x * x;
-    let small = x
-        + x * x2
-            * (-1.0 / 3.0
-                + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0 + x2 * (62.0 / 2835.0 + x2 * (-1382.0 / 155_925.0)))));
+    let small = x + x
+        * x2
+        * (-1.0 / 3.0
+            + x2 * (2.0 / 15.0
+                + x2 * (-17.0 / 315.0 + x2 * (62.0 / 2835.0 + x2 * (-1382.0 / 155_925.0)))));
     let t = exp(-2.0 * x.abs());
     let large = ((1.0 - t) / (1.0 + t)).copysign(x);
     if x.abs() < 0.3 { small } else { large }
@@ -174,7 +175,8 @@ mod tests {
         for x in points(-12.0, 12.0, 100_001).chain(points(-0.01, 0.01, 1001)) {
             let wide = x as f64;
             worst_tanh = worst_tanh.max(relative_error(tanh(x), wide.tanh()));
-            worst_sigmoid = worst_sigmoid.max(relative_error(sigmoid(x), 1.0 / (1.0 + (-wide).exp())));
+            worst_sigmoid =
+                worst_sigmoid.max(relative_error(sigmoid(x), 1.0 / (1.0 + (-wide).exp())));
         }
         assert!(worst_tanh < 5e-7, "tanh: worst relative error {worst_tanh}");
         assert!(worst_sigmoid < 5e-7, "sigmoid: worst relative error {worst_sigmoid}");
@@ -211,11 +213,16 @@ mod tests {
 
         let mut worst_complement = 0.0f64;
         for x in points(-3.0, 3.0, 60_001) {
-            worst_complement = worst_complement.max(relative_error(erfc(x), 1.0 - series(x as f64)));
+            worst_complement =
+                worst_complement.max(relative_error(erfc(x), 1.0 - series(x as f64)));
         }
         assert!(worst_complement < 1e-6, "erfc: worst relative error {worst_complement}");
         // Tail values (f64 references).
-        for (x, expected) in [(4.0, 1.541_725_790_028_002e-8), (6.0, 2.151_973_671_249_891_6e-17), (9.0, 4.137_031_746_513_81e-37)] {
+        for (x, expected) in [
+            (4.0, 1.541_725_790_028_002e-8),
+            (6.0, 2.151_973_671_249_891_6e-17),
+            (9.0, 4.137_031_746_513_81e-37),
+        ] {
             let tolerance = if x <= 4.0 { 1e-6 } else { 1e-5 };
             assert!(relative_error(erfc(x), expected) < tolerance, "erfc({x}) = {}", erfc(x));
         }

@@ -66,29 +66,29 @@ pub fn supported_operators() -> Vec<(&'static str, &'static str)> {
     operators.sort();
     operators
 }
-mod axis_map;
-mod gather;
-mod resize;
-mod resize_kernel;
-mod slice_pad;
-mod transpose;
-mod compare;
-mod element;
-mod math;
-mod unary;
 mod arg_reduce;
 mod axes;
+mod axis_map;
 mod cast;
+mod compare;
+mod conv_transpose;
+mod element;
 mod expand;
+mod fused_activation;
+mod gather;
 mod generate;
+mod kernel_call;
+mod math;
+mod pool_nd;
 mod reduce;
-mod softmax;
-mod typed;
-mod vector_math;
+mod resize;
+mod resize_kernel;
 #[cfg(test)]
 mod resize_tests;
-mod conv_transpose;
-mod fused_activation;
-mod kernel_call;
-mod pool_nd;
+mod slice_pad;
+mod softmax;
 mod spatial;
+mod transpose;
+mod typed;
+mod unary;
+mod vector_math;

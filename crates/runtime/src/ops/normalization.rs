@@ -11,7 +11,7 @@ use dlopt_graph::{DataType, GraphError, Node, Result};
 use super::Registry;
 use super::axes::normalize_axis;
 use super::expand::{broadcast_copy, broadcast_shapes};
-use super::vector_math::{for_each_row, mean_variance};
+use super::vector_math::{for_each_row, mean_variance, multiversion};
 use crate::op::{BuildFn, BuildOptions, BuiltOp, InputInfo, OutputInfo, kernel, required};
 use crate::view::TensorView;
 
@@ -27,10 +27,18 @@ pub fn register(registry: &mut Registry) {
 }
 
 /// Input `index` (named `name`), which must be f32.
-fn f32_input<'a>(node: &Node, inputs: &[Option<InputInfo<'a>>], index: usize, name: &str) -> Result<InputInfo<'a>> {
+fn f32_input<'a>(
+    node: &Node,
+    inputs: &[Option<InputInfo<'a>>],
+    index: usize,
+    name: &str,
+) -> Result<InputInfo<'a>> {
     let input = required(node, inputs, index)?;
     if input.data_type != DataType::F32 {
-        return Err(GraphError::unsupported(format!("input '{name}' is {}; only f32 is supported", input.data_type)));
+        return Err(GraphError::unsupported(format!(
+            "input '{name}' is {}; only f32 is supported",
+            input.data_type
+        )));
     }
     Ok(input)
 }
@@ -53,12 +61,12 @@ fn channel_input<'a>(
     Ok(input)
 }
 
-/// The input X of shape (N, C, D1, ...): its (N, C, D1·D2·...).
-fn batch_channels_spatial(x: &InputInfo<'_>) -> Result<(usize, usize, usize)> {
+/// The (N, C, D1·D2·...) of input `name` of shape (N, C, D1, D2, ...).
+fn batch_channels_spatial(x: &InputInfo<'_>, name: &str) -> Result<(usize, usize, usize)> {
     match x.shape {
         [batch, channels, rest @ ..] => Ok((*batch, *channels, rest.iter().product())),
         _ => Err(GraphError::shape(format!(
-            "input 'X' must have the shape (N, C, ...), got {:?}",
+            "input '{name}' must have the shape (N, C, ...), got {:?}",
             x.shape
         ))),
     }
@@ -66,20 +74,39 @@ fn batch_channels_spatial(x: &InputInfo<'_>) -> Result<(usize, usize, usize)> {
 
 /// Inference batch normalization as a per-channel `a·x + b`:
 /// `a = scale / sqrt(var + epsilon)`, `b = bias - mean·a`.
-pub(crate) fn batch_norm_affine(scale: &[f32], bias: &[f32], mean: &[f32], var: &[f32], epsilon: f32) -> (Vec<f32>, Vec<f32>) {
+pub(crate) fn batch_norm_affine(
+    scale: &[f32],
+    bias: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    epsilon: f32,
+) -> (Vec<f32>, Vec<f32>) {
     let a: Vec<f32> = scale.iter().zip(var).map(|(&s, &v)| s / (v + epsilon).sqrt()).collect();
     let b = bias.iter().zip(mean).zip(&a).map(|((&b, &m), &a)| b - m * a).collect();
     (a, b)
+}
+
+multiversion! {
+/// `output = a·input + b`.
+fn affine(input: &[f32], output: &mut [f32], a: f32, b: f32) {
+    for (o, &v) in output.iter_mut().zip(input) {
+        *o = a * v + b;
+    }
+}
+}
+
+multiversion! {
+/// The mean and population variance of `values`.
+fn statistics(values: &[f32]) -> (f32, f32) {
+    mean_variance(values)
+}
 }
 
 /// Applies a per-channel `a·x + b` to (N, C, S) data.
 fn channel_affine(threads: usize, x: &[f32], y: &mut [f32], spatial: usize, a: &[f32], b: &[f32]) {
     let channels = a.len();
     for_each_row(threads, x, spatial, y, spatial, |plane, input, output| {
-        let (a, b) = (a[plane % channels], b[plane % channels]);
-        for (o, &v) in output.iter_mut().zip(input) {
-            *o = a * v + b;
-        }
+        affine(input, output, a[plane % channels], b[plane % channels]);
     });
 }
 
@@ -87,15 +114,22 @@ fn channel_affine(threads: usize, x: &[f32], y: &mut [f32], spatial: usize, a: &
 /// per channel (axis 1), computed as `a·X + b` with `a` and `b` prepared while building
 /// when the four parameters are constant. Training (attribute `training_mode` = 1, or the
 /// running-statistics outputs) is refused.
-fn build_batch_normalization(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_batch_normalization(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     let x = f32_input(node, inputs, 0, "X")?;
-    if node.attributes.int_or("training_mode", 0)? != 0 {
-        return Err(GraphError::unsupported(
-            "attribute 'training_mode' is 1: training (batch statistics) is not supported",
-        ));
+    let training = node.attributes.int_or("training_mode", 0)?;
+    if training != 0 {
+        return Err(GraphError::unsupported(format!(
+            "attribute 'training_mode' is {training}: training (batch statistics) is not supported"
+        )));
     }
     if node.attributes.int_or("spatial", 1)? == 0 {
-        return Err(GraphError::unsupported("attribute 'spatial' is 0: non-spatial batch normalization is not supported"));
+        return Err(GraphError::unsupported(
+            "attribute 'spatial' is 0: non-spatial batch normalization is not supported",
+        ));
     }
     if node.outputs.len() != 1 {
         return Err(GraphError::unsupported(format!(
@@ -104,12 +138,13 @@ fn build_batch_normalization(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &
         )));
     }
     let epsilon = node.attributes.float_or("epsilon", 1e-5)?;
-    let (_, channels, spatial) = batch_channels_spatial(&x)?;
+    let (_, channels, spatial) = batch_channels_spatial(&x, "X")?;
     let names = ["scale", "B", "input_mean", "input_var"];
     let parameters = (0..4)
         .map(|at| channel_input(node, inputs, at + 1, names[at], channels))
         .collect::<Result<Vec<_>>>()?;
-    let constants: Option<Vec<&[f32]>> = parameters.iter().map(|p| p.constant.and_then(|t| t.as_f32())).collect();
+    let constants: Option<Vec<&[f32]>> =
+        parameters.iter().map(|p| p.constant.and_then(|t| t.as_f32())).collect();
     let prepared = constants.map(|v| Arc::new(batch_norm_affine(v[0], v[1], v[2], v[3], epsilon)));
     Ok(BuiltOp {
         kernel: kernel(move |inputs, outputs, context| {
@@ -119,7 +154,9 @@ fn build_batch_normalization(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &
             let (a, b) = match &prepared {
                 Some(prepared) => (&prepared.0, &prepared.1),
                 None => {
-                    let p = (1..5).map(|at| crate::op::input(inputs, at)?.f32()).collect::<Result<Vec<_>>>()?;
+                    let p = (1..5)
+                        .map(|at| crate::op::input(inputs, at)?.f32())
+                        .collect::<Result<Vec<_>>>()?;
                     computed = batch_norm_affine(p[0], p[1], p[2], p[3], epsilon);
                     (&computed.0, &computed.1)
                 }
@@ -133,9 +170,13 @@ fn build_batch_normalization(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &
 
 /// InstanceNormalization: `y = scale · (x - mean) / sqrt(variance + epsilon) + B` with mean
 /// and (population) variance per sample and channel, over the spatial axes.
-fn build_instance_normalization(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_instance_normalization(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     let x = f32_input(node, inputs, 0, "input")?;
-    let (_, channels, spatial) = batch_channels_spatial(&x)?;
+    let (_, channels, spatial) = batch_channels_spatial(&x, "input")?;
     channel_input(node, inputs, 1, "scale", channels)?;
     channel_input(node, inputs, 2, "B", channels)?;
     let epsilon = node.attributes.float_or("epsilon", 1e-5)?;
@@ -146,10 +187,9 @@ fn build_instance_normalization(node: &Node, inputs: &[Option<InputInfo<'_>>], _
             let bias = crate::op::input(inputs, 2)?.f32()?;
             let output = outputs[0].f32()?;
             for_each_row(context.threads, input, spatial, output, spatial, |plane, values, out| {
-                let (mean, variance) = mean_variance(values);
+                let (mean, variance) = statistics(values);
                 let a = scale[plane % channels] / (variance + epsilon).sqrt();
-                let b = bias[plane % channels] - mean * a;
-                out.iter_mut().zip(values).for_each(|(o, &v)| *o = a * v + b);
+                affine(values, out, a, bias[plane % channels] - mean * a);
             });
             Ok(())
         }),
@@ -172,12 +212,22 @@ enum Affine {
 
 impl Affine {
     /// The values for each element of `x_shape`'s rows (`row_shape` = `x_shape[axis..]`).
-    fn new(input: Option<InputInfo<'_>>, index: usize, name: &str, x_shape: &[usize], row_shape: &[usize]) -> Result<Affine> {
+    fn new(
+        input: Option<InputInfo<'_>>,
+        index: usize,
+        name: &str,
+        x_shape: &[usize],
+        row_shape: &[usize],
+    ) -> Result<Affine> {
         let Some(input) = input else { return Ok(Affine::None) };
         if input.data_type != DataType::F32 {
-            return Err(GraphError::unsupported(format!("input '{name}' is {}; only f32 is supported", input.data_type)));
+            return Err(GraphError::unsupported(format!(
+                "input '{name}' is {}; only f32 is supported",
+                input.data_type
+            )));
         }
-        let broadcast = broadcast_shapes(input.shape, x_shape).ok().filter(|shape| shape == x_shape);
+        let broadcast =
+            broadcast_shapes(input.shape, x_shape).ok().filter(|shape| shape == x_shape);
         if broadcast.is_none() {
             return Err(GraphError::shape(format!(
                 "input '{name}' of shape {:?} does not broadcast to X of shape {x_shape:?}",
@@ -201,7 +251,13 @@ impl Affine {
     }
 
     /// The values at run time: `None` if absent, else a slice of the row length or of X's.
-    fn values<'v>(&'v self, inputs: &[Option<TensorView<'v>>], row_shape: &[usize], x_shape: &[usize], storage: &'v mut Vec<f32>) -> Result<Option<&'v [f32]>> {
+    fn values<'v>(
+        &'v self,
+        inputs: &[Option<TensorView<'v>>],
+        row_shape: &[usize],
+        x_shape: &[usize],
+        storage: &'v mut Vec<f32>,
+    ) -> Result<Option<&'v [f32]>> {
         let (index, shape, target) = match self {
             Affine::None => return Ok(None),
             Affine::Row(values) => return Ok(Some(values)),
@@ -223,10 +279,17 @@ impl Affine {
 /// Scale and adds the optional B (both broadcast to X). Optional outputs Mean and
 /// InvStdDev have X's shape with the normalized axes set to 1. Computed in f32
 /// (`stash_type` must be 1).
-fn build_layer_normalization(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_layer_normalization(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     let x = f32_input(node, inputs, 0, "X")?;
     if node.outputs.len() > 3 {
-        return Err(GraphError::invalid(format!("the node names {} outputs, the operator has at most 3", node.outputs.len())));
+        return Err(GraphError::invalid(format!(
+            "the node names {} outputs, the operator has at most 3",
+            node.outputs.len()
+        )));
     }
     let stash_type = node.attributes.int_or("stash_type", 1)?;
     if stash_type != 1 {
@@ -236,12 +299,14 @@ fn build_layer_normalization(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &
     }
     let epsilon = node.attributes.float_or("epsilon", 1e-5)?;
     let x_shape = x.shape.to_vec();
-    let axis = normalize_axis(node.attributes.int_or("axis", -1)?, x_shape.len(), "attribute 'axis'")?;
+    let axis =
+        normalize_axis(node.attributes.int_or("axis", -1)?, x_shape.len(), "attribute 'axis'")?;
     let row_shape = x_shape[axis..].to_vec();
     let row: usize = row_shape.iter().product();
     let scale = Affine::new(Some(required(node, inputs, 1)?), 1, "Scale", &x_shape, &row_shape)?;
     let bias = Affine::new(inputs.get(2).copied().flatten(), 2, "B", &x_shape, &row_shape)?;
-    let statistics_shape: Vec<usize> = x_shape.iter().enumerate().map(|(at, &dim)| if at < axis { dim } else { 1 }).collect();
+    let statistics_shape: Vec<usize> =
+        x_shape.iter().enumerate().map(|(at, &dim)| if at < axis { dim } else { 1 }).collect();
     let mut outputs = vec![OutputInfo::new(DataType::F32, x_shape.clone())];
     for _ in 1..node.outputs.len() {
         outputs.push(OutputInfo::new(DataType::F32, statistics_shape.clone()));
@@ -259,21 +324,46 @@ fn build_layer_normalization(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &
             let (mut scale_storage, mut bias_storage) = (Vec::new(), Vec::new());
             let scale = scale.values(inputs, &row_shape, &x_shape, &mut scale_storage)?;
             let bias = bias.values(inputs, &row_shape, &x_shape, &mut bias_storage)?;
-            let (first, statistics) = outputs.split_at_mut(1);
+            let (first, extra) = outputs.split_at_mut(1);
             let output = first[0].f32()?;
-            let means = statistics.first_mut().map(|view| view.f32()).transpose()?;
+            let means = extra.first_mut().map(|view| view.f32()).transpose()?;
             layer_norm_rows(context.threads, input, output, row, epsilon, scale, bias, means);
-            if let Some(inverse) = statistics.get_mut(1) {
+            if let Some(inverse) = extra.get_mut(1) {
                 // The statistics are cheap next to the rows: recompute them for InvStdDev.
                 let inverse = inverse.f32()?;
                 for (o, values) in inverse.iter_mut().zip(input.chunks_exact(row)) {
-                    *o = 1.0 / (mean_variance(values).1 + epsilon).sqrt();
+                    *o = 1.0 / (statistics(values).1 + epsilon).sqrt();
                 }
             }
             Ok(())
         }),
         outputs,
     })
+}
+
+multiversion! {
+/// Normalizes one row; `scale` and `bias` have the row's length.
+fn layer_norm_row(
+    values: &[f32],
+    out: &mut [f32],
+    epsilon: f32,
+    scale: Option<&[f32]>,
+    bias: Option<&[f32]>,
+) {
+    let (mean, variance) = mean_variance(values);
+    let inverse = 1.0 / (variance + epsilon).sqrt();
+    let rows = out.iter_mut().zip(values);
+    match (scale, bias) {
+        (Some(s), Some(b)) => {
+            for (((o, &v), &s), &b) in rows.zip(s).zip(b) {
+                *o = (v - mean) * inverse * s + b;
+            }
+        }
+        (Some(s), None) => rows.zip(s).for_each(|((o, &v), &s)| *o = (v - mean) * inverse * s),
+        (None, Some(b)) => rows.zip(b).for_each(|((o, &v), &b)| *o = (v - mean) * inverse + b),
+        (None, None) => rows.for_each(|(o, &v)| *o = (v - mean) * inverse),
+    }
+}
 }
 
 /// Normalizes each row of `row` elements; `scale` and `bias` hold one row or all of X.
@@ -292,22 +382,11 @@ fn layer_norm_rows(
         values.map(|v| if v.len() == row { v } else { &v[at * row..][..row] })
     }
     for_each_row(threads, input, row, output, row, |at, values, out| {
-        let (mean, variance) = mean_variance(values);
-        let inverse = 1.0 / (variance + epsilon).sqrt();
-        match (part(scale, row, at), part(bias, row, at)) {
-            (Some(s), Some(b)) => {
-                for (((o, &v), &s), &b) in out.iter_mut().zip(values).zip(s).zip(b) {
-                    *o = (v - mean) * inverse * s + b;
-                }
-            }
-            (Some(s), None) => out.iter_mut().zip(values).zip(s).for_each(|((o, &v), &s)| *o = (v - mean) * inverse * s),
-            (None, Some(b)) => out.iter_mut().zip(values).zip(b).for_each(|((o, &v), &b)| *o = (v - mean) * inverse + b),
-            (None, None) => out.iter_mut().zip(values).for_each(|(o, &v)| *o = (v - mean) * inverse),
-        }
+        layer_norm_row(values, out, epsilon, part(scale, row, at), part(bias, row, at));
     });
     if let Some(means) = means {
         for (o, values) in means.iter_mut().zip(input.chunks_exact(row)) {
-            *o = mean_variance(values).0;
+            *o = statistics(values).0;
         }
     }
 }
@@ -316,10 +395,15 @@ fn layer_norm_rows(
 /// square_sum)^beta`, the sum over channels `c - (size-1)/2 ..= c + ceil((size-1)/2)`.
 fn build_lrn(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
     let x = f32_input(node, inputs, 0, "X")?;
-    let (_, channels, spatial) = batch_channels_spatial(&x)?;
-    let size = node.attributes.int("size")?.ok_or_else(|| GraphError::invalid("attribute 'size' is required"))?;
+    let (_, channels, spatial) = batch_channels_spatial(&x, "X")?;
+    let size = node
+        .attributes
+        .int("size")?
+        .ok_or_else(|| GraphError::invalid("attribute 'size' is required"))?;
     if size < 1 {
-        return Err(GraphError::invalid(format!("attribute 'size' is {size}; it must be at least 1")));
+        return Err(GraphError::invalid(format!(
+            "attribute 'size' is {size}; it must be at least 1"
+        )));
     }
     let alpha = node.attributes.float_or("alpha", 1e-4)?;
     let beta = node.attributes.float_or("beta", 0.75)?;
@@ -339,13 +423,16 @@ fn build_lrn(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) ->
             for (sample, out) in input.chunks_exact(block).zip(output.chunks_exact_mut(block)) {
                 for channel in 0..channels {
                     sums.fill(0.0);
-                    let window = channel.saturating_sub(before)..(channel + after + 1).min(channels);
+                    let window =
+                        channel.saturating_sub(before)..(channel + after + 1).min(channels);
                     for other in window {
                         let plane = &sample[other * spatial..][..spatial];
                         sums.iter_mut().zip(plane).for_each(|(s, &v)| *s += v * v);
                     }
                     let range = channel * spatial..(channel + 1) * spatial;
-                    for ((o, &v), &s) in out[range.clone()].iter_mut().zip(&sample[range]).zip(sums.iter()) {
+                    for ((o, &v), &s) in
+                        out[range.clone()].iter_mut().zip(&sample[range]).zip(sums.iter())
+                    {
                         *o = v / (bias + factor * s).powf(beta);
                     }
                 }

@@ -44,7 +44,8 @@ fn advance(index: &mut [usize], bounds: &[usize]) -> bool {
 impl PoolNd {
     /// Input position of tap `t` of output index `o` on `axis` (may be in the padding).
     fn position(&self, axis: usize, o: usize, t: usize) -> isize {
-        (o * self.strides[axis] + t * self.dilations[axis]) as isize - self.pads_begin[axis] as isize
+        (o * self.strides[axis] + t * self.dilations[axis]) as isize
+            - self.pads_begin[axis] as isize
     }
 
     /// Calls `visit(output_offset, taps)` for every output position of one plane, with the
@@ -117,16 +118,24 @@ impl PoolNd {
 
 /// MaxPool: the largest in-image tap of each window, `lowest` for a window entirely in
 /// the padding. `x` and `y` hold `planes` planes.
-pub(crate) fn max_pool_nd<T: Copy + PartialOrd>(p: &PoolNd, x: &[T], y: &mut [T], lowest: T) -> Result<()> {
+pub(crate) fn max_pool_nd<T: Copy + PartialOrd>(
+    p: &PoolNd,
+    x: &[T],
+    y: &mut [T],
+    lowest: T,
+) -> Result<()> {
     p.check_lens(x.len(), y.len())?;
     let (in_len, out_len) = p.plane_lens();
     for plane in 0..p.planes {
-        let (source, target) = (&x[plane * in_len..][..in_len], &mut y[plane * out_len..][..out_len]);
+        let (source, target) =
+            (&x[plane * in_len..][..in_len], &mut y[plane * out_len..][..out_len]);
         p.for_each_window(false, |at, taps, _| {
-            target[at] = taps.iter().map(|&t| source[t]).fold(lowest, |best, v| match v.partial_cmp(&best) {
-                // NaN is skipped, as `f32::max` in the 2-D kernel does.
-                Some(Ordering::Greater) => v,
-                _ => best,
+            target[at] = taps.iter().map(|&t| source[t]).fold(lowest, |best, v| {
+                match v.partial_cmp(&best) {
+                    // NaN is skipped, as `f32::max` in the 2-D kernel does.
+                    Some(Ordering::Greater) => v,
+                    _ => best,
+                }
             });
         });
     }
@@ -135,11 +144,17 @@ pub(crate) fn max_pool_nd<T: Copy + PartialOrd>(p: &PoolNd, x: &[T], y: &mut [T]
 
 /// AveragePool: the sum of the in-image taps divided by the counted taps (in-image ones,
 /// plus padding ones when `count_include_pad`); 0 for a window with none.
-pub(crate) fn avg_pool_nd(p: &PoolNd, count_include_pad: bool, x: &[f32], y: &mut [f32]) -> Result<()> {
+pub(crate) fn avg_pool_nd(
+    p: &PoolNd,
+    count_include_pad: bool,
+    x: &[f32],
+    y: &mut [f32],
+) -> Result<()> {
     p.check_lens(x.len(), y.len())?;
     let (in_len, out_len) = p.plane_lens();
     for plane in 0..p.planes {
-        let (source, target) = (&x[plane * in_len..][..in_len], &mut y[plane * out_len..][..out_len]);
+        let (source, target) =
+            (&x[plane * in_len..][..in_len], &mut y[plane * out_len..][..out_len]);
         p.for_each_window(count_include_pad, |at, taps, counted| {
             let sum: f32 = taps.iter().map(|&t| source[t]).sum();
             target[at] = if counted > 0 { sum / counted as f32 } else { 0.0 };

@@ -23,7 +23,9 @@ use dlopt_graph::{DataType, GraphError, Node, Result};
 
 use super::Registry;
 use super::axes::{axes_argument, normalize_axes};
-use super::vector_math::{exp, fold_lanes, for_each_row, max, max_nan, min_nan, sum, sum_map};
+use super::vector_math::{
+    exp, fold_lanes, for_each_row, max, max_nan, min_nan, multiversion, sum, sum_map,
+};
 use crate::op::{BuildFn, BuildOptions, BuiltOp, InputInfo, OutputInfo, kernel, required};
 use crate::view::{DataMut, DataRef};
 
@@ -164,8 +166,8 @@ impl Layout {
     }
 }
 
+multiversion! {
 /// Reduces one contiguous row of f32.
-#[inline(always)]
 fn reduce_row(kind: Kind, row: &[f32]) -> f32 {
     match kind {
         Kind::Sum => sum(row),
@@ -179,14 +181,25 @@ fn reduce_row(kind: Kind, row: &[f32]) -> f32 {
         Kind::LogSum => sum(row).ln(),
         Kind::LogSumExp => {
             let largest = max(row);
-            if largest.is_infinite() { largest } else { largest + sum_map(row, |x| exp(x - largest)).ln() }
+            if largest.is_infinite() {
+                largest
+            } else {
+                largest + sum_map(row, |x| exp(x - largest)).ln()
+            }
         }
     }
+}
 }
 
 /// Folds every row of `block` (rows of `out.len()` elements) into `out` element-wise.
 #[inline(always)]
-fn accumulate(block: &[f32], out: &mut [f32], init: f32, map: impl Fn(f32) -> f32, combine: impl Fn(f32, f32) -> f32) {
+fn accumulate(
+    block: &[f32],
+    out: &mut [f32],
+    init: f32,
+    map: impl Fn(f32) -> f32,
+    combine: impl Fn(f32, f32) -> f32,
+) {
     out.fill(init);
     for row in block.chunks_exact(out.len()) {
         for (o, &x) in out.iter_mut().zip(row) {
@@ -195,8 +208,8 @@ fn accumulate(block: &[f32], out: &mut [f32], init: f32, map: impl Fn(f32) -> f3
     }
 }
 
+multiversion! {
 /// Reduces a block of `length` rows (of `out.len()` f32 elements each) row-wise.
-#[inline(always)]
 fn reduce_columns(kind: Kind, block: &[f32], length: usize, out: &mut [f32]) {
     let add = |a: f32, b: f32| a + b;
     match kind {
@@ -234,6 +247,7 @@ fn reduce_columns(kind: Kind, block: &[f32], length: usize, out: &mut [f32]) {
         }
     }
 }
+}
 
 /// Runs an f32 reduction.
 fn reduce_f32(kind: Kind, layout: &Layout, input: &[f32], output: &mut [f32], threads: usize) {
@@ -244,18 +258,28 @@ fn reduce_f32(kind: Kind, layout: &Layout, input: &[f32], output: &mut [f32], th
             });
         }
         Pattern::Rows { length } => {
-            for_each_row(threads, input, length, output, 1, |_, row, out| out[0] = reduce_row(kind, row));
+            for_each_row(threads, input, length, output, 1, |_, row, out| {
+                out[0] = reduce_row(kind, row)
+            });
         }
         Pattern::General => {
             let length = layout.length();
             let permuted = layout.reduced_last(input);
-            for_each_row(threads, &permuted, length, output, 1, |_, row, out| out[0] = reduce_row(kind, row));
+            for_each_row(threads, &permuted, length, output, 1, |_, row, out| {
+                out[0] = reduce_row(kind, row)
+            });
         }
     }
 }
 
 /// Folds the reduced elements of each output with `combine` from `init` (any layout).
-fn reduce_fold<T: Copy>(layout: &Layout, input: &[T], output: &mut [T], init: T, combine: impl Fn(T, T) -> T) {
+fn reduce_fold<T: Copy>(
+    layout: &Layout,
+    input: &[T],
+    output: &mut [T],
+    init: T,
+    combine: impl Fn(T, T) -> T,
+) {
     let length = layout.length();
     if length == 0 {
         output.fill(init);
@@ -274,7 +298,12 @@ macro_rules! integer_reduction {
             Kind::Prod => reduce_fold($layout, $input, $output, 1 as $t, <$t>::wrapping_mul),
             Kind::Max => reduce_fold($layout, $input, $output, <$t>::MIN, <$t>::max),
             Kind::Min => reduce_fold($layout, $input, $output, <$t>::MAX, <$t>::min),
-            _ => return Err(GraphError::unsupported(format!("{:?} of integers is not supported", $kind))),
+            _ => {
+                return Err(GraphError::unsupported(format!(
+                    "{:?} of integers is not supported",
+                    $kind
+                )))
+            }
         }
     };
 }
@@ -292,7 +321,13 @@ fn supports(kind: Kind, data_type: DataType) -> bool {
 }
 
 /// The kernel of a reduction over `layout`.
-fn run(kind: Kind, layout: &Layout, input: DataRef<'_>, output: &mut DataMut<'_>, threads: usize) -> Result<()> {
+fn run(
+    kind: Kind,
+    layout: &Layout,
+    input: DataRef<'_>,
+    output: &mut DataMut<'_>,
+    threads: usize,
+) -> Result<()> {
     match (input, output) {
         (DataRef::F32(x), DataMut::F32(y)) => reduce_f32(kind, layout, x, y, threads),
         (DataRef::I64(x), DataMut::I64(y)) => integer_reduction!(kind, layout, x, y, i64),
@@ -356,8 +391,14 @@ mod tests {
         let layout = |shape: &[usize], reduced: &[bool]| Layout::new(shape, reduced).pattern();
         // Last axis; H×W per channel; channels of NCHW; a batch of one.
         assert_eq!(layout(&[2, 3, 4], &[false, false, true]), Pattern::Rows { length: 4 });
-        assert_eq!(layout(&[1, 8, 5, 5], &[false, false, true, true]), Pattern::Rows { length: 25 });
-        assert_eq!(layout(&[2, 8, 5, 5], &[false, true, false, false]), Pattern::Columns { length: 8, inner: 25 });
+        assert_eq!(
+            layout(&[1, 8, 5, 5], &[false, false, true, true]),
+            Pattern::Rows { length: 25 }
+        );
+        assert_eq!(
+            layout(&[2, 8, 5, 5], &[false, true, false, false]),
+            Pattern::Columns { length: 8, inner: 25 }
+        );
         assert_eq!(layout(&[1, 3, 1], &[true, false, true]), Pattern::Rows { length: 1 });
         assert_eq!(layout(&[2, 3, 4], &[true, false, true]), Pattern::General);
     }
@@ -367,7 +408,10 @@ mod tests {
         // [2, 3, 2] reducing axes 0 and 2: kept axis 1 first.
         let input: Vec<i32> = (0..12).collect();
         let layout = Layout::new(&[2, 3, 2], &[true, false, true]);
-        assert_eq!(layout.reduced_last(&input).into_owned(), vec![0, 1, 6, 7, 2, 3, 8, 9, 4, 5, 10, 11]);
+        assert_eq!(
+            layout.reduced_last(&input).into_owned(),
+            vec![0, 1, 6, 7, 2, 3, 8, 9, 4, 5, 10, 11]
+        );
         let mut sums = [0; 3];
         reduce_fold(&layout, &input, &mut sums, 0, |a, b| a + b);
         assert_eq!(sums, [14, 22, 30]);
@@ -376,13 +420,26 @@ mod tests {
     #[test]
     fn rows_and_columns_give_the_same_reductions() {
         let block: Vec<f32> = (0..12).map(|v| (v as f32 * 0.7).cos() * 3.0).collect();
-        for kind in [Kind::Sum, Kind::Mean, Kind::Max, Kind::Min, Kind::Prod, Kind::L1, Kind::L2, Kind::SumSquare, Kind::LogSumExp] {
+        for kind in [
+            Kind::Sum,
+            Kind::Mean,
+            Kind::Max,
+            Kind::Min,
+            Kind::Prod,
+            Kind::L1,
+            Kind::L2,
+            Kind::SumSquare,
+            Kind::LogSumExp,
+        ] {
             let mut columns = [0.0; 4];
             reduce_columns(kind, &block, 3, &mut columns);
             for (column, &value) in columns.iter().enumerate() {
                 let row: Vec<f32> = (0..3).map(|r| block[r * 4 + column]).collect();
                 let expected = reduce_row(kind, &row);
-                assert!((value - expected).abs() <= 1e-5 * expected.abs().max(1.0), "{kind:?}: {value} vs {expected}");
+                assert!(
+                    (value - expected).abs() <= 1e-5 * expected.abs().max(1.0),
+                    "{kind:?}: {value} vs {expected}"
+                );
             }
         }
     }

@@ -11,7 +11,9 @@ use dlopt_graph::{DataType, GraphError, Node, Result, Tensor};
 use super::Registry;
 use super::axes::{axes_argument, integer_list, normalize_axes};
 use super::typed::{constant_kernel, with_same};
-use crate::op::{BuildFn, BuildOptions, BuiltOp, InputInfo, OutputInfo, constant_input, kernel, required};
+use crate::op::{
+    BuildFn, BuildOptions, BuiltOp, InputInfo, OutputInfo, constant_input, kernel, required,
+};
 use crate::view::{DataMut, DataRef};
 
 /// Adds this family's operators.
@@ -58,7 +60,11 @@ fn at_most_outputs(node: &Node, most: usize) -> Result<()> {
 }
 
 /// Identity: the output is the input.
-fn build_identity(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_identity(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     let input = required(node, inputs, 0)?;
     Ok(copying(input.data_type, input.shape.to_vec()))
 }
@@ -66,7 +72,11 @@ fn build_identity(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOption
 /// Dropout in inference: the output is the input and the optional mask (bool) is all
 /// true. Training mode (input 2 true) is supported only with a ratio of 0, where it is
 /// the same; otherwise it is random and refused.
-fn build_dropout(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_dropout(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     let data = required(node, inputs, 0)?;
     at_most_outputs(node, 2)?;
     if let Some(training) = inputs.get(2).copied().flatten() {
@@ -102,7 +112,9 @@ fn build_dropout(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions
             if let Some(mask) = outputs.get_mut(1) {
                 match &mut mask.data {
                     DataMut::Bool(values) => values.fill(true),
-                    other => return Err(super::typed::type_mismatch(DataType::Bool, other.data_type())),
+                    other => {
+                        return Err(super::typed::type_mismatch(DataType::Bool, other.data_type()));
+                    }
                 }
             }
             Ok(())
@@ -141,12 +153,19 @@ fn build_size(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -
     let data = required(node, inputs, 0)?;
     let count = dlopt_graph::tensor::element_count(data.shape)?;
     let tensor = Tensor::from_i64(Vec::new(), vec![count as i64])?;
-    Ok(BuiltOp { outputs: vec![OutputInfo::new(DataType::I64, Vec::new())], kernel: constant_kernel(tensor) })
+    Ok(BuiltOp {
+        outputs: vec![OutputInfo::new(DataType::I64, Vec::new())],
+        kernel: constant_kernel(tensor),
+    })
 }
 
 /// The output shape of Reshape: `target` with 0 copying the input's dimension at the same
 /// index (unless `allow_zero`) and at most one -1 inferred from the element count.
-pub(crate) fn reshape_target(input: &[usize], target: &[i64], allow_zero: bool) -> Result<Vec<usize>> {
+pub(crate) fn reshape_target(
+    input: &[usize],
+    target: &[i64],
+    allow_zero: bool,
+) -> Result<Vec<usize>> {
     let bad = |reason: String| GraphError::invalid(format!("input 'shape' {target:?}: {reason}"));
     let count = dlopt_graph::tensor::element_count(input)?;
     let mut shape = Vec::with_capacity(target.len());
@@ -165,7 +184,9 @@ pub(crate) fn reshape_target(input: &[usize], target: &[i64], allow_zero: bool) 
                     input.len()
                 ))
             })?,
-            dim if dim < 0 => return Err(bad(format!("dimension {at} is {dim}; only -1 may be negative"))),
+            dim if dim < 0 => {
+                return Err(bad(format!("dimension {at} is {dim}; only -1 may be negative")));
+            }
             dim => usize::try_from(dim).map_err(|_| bad(format!("dimension {at} is too large")))?,
         };
         shape.push(size);
@@ -191,7 +212,11 @@ pub(crate) fn reshape_target(input: &[usize], target: &[i64], allow_zero: bool) 
 
 /// Reshape: the data with the shape of input 1 (constant when building; see
 /// [`reshape_target`] for 0, -1 and attribute `allowzero`).
-fn build_reshape(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_reshape(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     let data = required(node, inputs, 0)?;
     let target = integer_list(constant_input(node, inputs, 1)?, "input 'shape'")?;
     let allow_zero = node.attributes.int_or("allowzero", 0)? != 0;
@@ -200,7 +225,11 @@ fn build_reshape(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions
 
 /// Flatten: a 2-D view, dimensions before attribute `axis` (in `[-rank, rank]`, default
 /// 1) multiplied into the rows, the rest into the columns.
-fn build_flatten(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_flatten(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     let data = required(node, inputs, 0)?;
     let rank = data.shape.len() as i64;
     let axis = node.attributes.int_or("axis", 1)?;
@@ -218,7 +247,11 @@ fn build_flatten(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions
 
 /// Squeeze: removes the size-1 dimensions named by `axes` (attribute before opset 13,
 /// constant input 1 since), or every size-1 dimension when none are named.
-fn build_squeeze(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_squeeze(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     let data = required(node, inputs, 0)?;
     let axes = axes_argument(node, inputs, 1)?.unwrap_or_default();
     let shape: Vec<usize> = if axes.is_empty() {
@@ -231,14 +264,23 @@ fn build_squeeze(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions
                 data.shape[axis], data.shape
             )));
         }
-        data.shape.iter().enumerate().filter(|(at, _)| !axes.contains(at)).map(|(_, &dim)| dim).collect()
+        data.shape
+            .iter()
+            .enumerate()
+            .filter(|(at, _)| !axes.contains(at))
+            .map(|(_, &dim)| dim)
+            .collect()
     };
     Ok(copying(data.data_type, shape))
 }
 
 /// Unsqueeze: inserts size-1 dimensions at `axes` of the output (attribute before opset
 /// 13, constant input 1 since; negative axes count from the back of the output).
-fn build_unsqueeze(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_unsqueeze(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     let data = required(node, inputs, 0)?;
     let axes = axes_argument(node, inputs, 1)?
         .ok_or_else(|| GraphError::invalid("axes are required (attribute or input 'axes')"))?;

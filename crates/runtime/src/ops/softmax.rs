@@ -10,7 +10,7 @@ use dlopt_graph::{DataType, GraphError, Node, Result};
 
 use super::Registry;
 use super::axes::normalize_axis;
-use super::vector_math::{exp, for_each_row, max, max_nan, sum, sum_map, vectorized};
+use super::vector_math::{exp, for_each_row, max, max_nan, multiversion, sum, sum_map};
 use crate::op::{BuildFn, BuildOptions, BuiltOp, InputInfo, OutputInfo, kernel, required};
 
 /// The attribute that chooses the 2-D coercion semantics of opsets 11-12 (1) or the
@@ -29,8 +29,8 @@ enum Variant {
     LogSoftmax,
 }
 
+multiversion! {
 /// Softmax of one contiguous row.
-#[inline(always)]
 fn softmax_row(row: &[f32], out: &mut [f32]) {
     let largest = max(row);
     for (o, &x) in out.iter_mut().zip(row) {
@@ -41,21 +41,31 @@ fn softmax_row(row: &[f32], out: &mut [f32]) {
         *o *= scale;
     }
 }
-
-/// LogSoftmax of one contiguous row.
-#[inline(always)]
-fn log_softmax_row(row: &[f32], out: &mut [f32]) {
-    let largest = max(row);
-    let offset = largest + sum_map(row, |x| exp(x - largest)).ln();
-    for (o, &x) in out.iter_mut().zip(row) {
-        *o = x - offset;
-    }
 }
 
+multiversion! {
+/// LogSoftmax of one contiguous row.
+fn log_softmax_row(row: &[f32], out: &mut [f32]) {
+    let largest = max(row);
+    let log_sum = sum_map(row, |x| exp(x - largest)).ln();
+    // (x - max) first: it is exact, while max + log_sum would round away the digits of
+    // log_sum when the inputs are large.
+    for (o, &x) in out.iter_mut().zip(row) {
+        *o = (x - largest) - log_sum;
+    }
+}
+}
+
+multiversion! {
 /// (Log)Softmax along the rows of a block of `length` rows of `inner` elements each (the
 /// normalized axis is the row index); `buffer` holds 2·inner elements.
-#[inline(always)]
-fn softmax_columns(variant: Variant, block: &[f32], out: &mut [f32], inner: usize, buffer: &mut [f32]) {
+fn softmax_columns(
+    variant: Variant,
+    block: &[f32],
+    out: &mut [f32],
+    inner: usize,
+    buffer: &mut [f32],
+) {
     let (maxima, sums) = buffer.split_at_mut(inner);
     maxima.fill(f32::NEG_INFINITY);
     for row in block.chunks_exact(inner) {
@@ -67,7 +77,8 @@ fn softmax_columns(variant: Variant, block: &[f32], out: &mut [f32], inner: usiz
     match variant {
         Variant::Softmax => {
             for (row, out_row) in block.chunks_exact(inner).zip(out.chunks_exact_mut(inner)) {
-                for (((o, &x), &m), s) in out_row.iter_mut().zip(row).zip(maxima.iter()).zip(sums.iter_mut()) {
+                let columns = out_row.iter_mut().zip(row).zip(maxima.iter());
+                for (((o, &x), &m), s) in columns.zip(sums.iter_mut()) {
                     *o = exp(x - m);
                     *s += *o;
                 }
@@ -83,15 +94,24 @@ fn softmax_columns(variant: Variant, block: &[f32], out: &mut [f32], inner: usiz
                     *s += exp(x - m);
                 }
             }
-            sums.iter_mut().zip(maxima.iter()).for_each(|(s, &m)| *s = m + s.ln());
+            sums.iter_mut().for_each(|s| *s = s.ln());
             for (row, out_row) in block.chunks_exact(inner).zip(out.chunks_exact_mut(inner)) {
-                out_row.iter_mut().zip(row).zip(sums.iter()).for_each(|((o, &x), &offset)| *o = x - offset);
+                let columns = out_row.iter_mut().zip(row).zip(maxima.iter());
+                for (((o, &x), &m), &log_sum) in columns.zip(sums.iter()) {
+                    *o = (x - m) - log_sum;
+                }
             }
         }
     }
 }
+}
 
-fn build(node: &Node, inputs: &[Option<InputInfo<'_>>], options: &BuildOptions, variant: Variant) -> Result<BuiltOp> {
+fn build(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    options: &BuildOptions,
+    variant: Variant,
+) -> Result<BuiltOp> {
     let input = required(node, inputs, 0)?;
     if input.data_type != DataType::F32 {
         return Err(GraphError::unsupported(format!(
@@ -116,15 +136,25 @@ fn build(node: &Node, inputs: &[Option<InputInfo<'_>>], options: &BuildOptions, 
             let x = crate::op::input(inputs, 0)?.f32()?;
             let y = outputs[0].f32()?;
             if inner == 1 {
-                for_each_row(context.threads, x, length, y, length, |_, input, output| match variant {
-                    Variant::Softmax => softmax_row(input, output),
-                    Variant::LogSoftmax => log_softmax_row(input, output),
-                });
+                for_each_row(
+                    context.threads,
+                    x,
+                    length,
+                    y,
+                    length,
+                    |_, input, output| match variant {
+                        Variant::Softmax => softmax_row(input, output),
+                        Variant::LogSoftmax => log_softmax_row(input, output),
+                    },
+                );
             } else {
                 let block = length * inner;
+                if block == 0 {
+                    return Ok(());
+                }
                 let buffer = context.scratch.f32(2 * inner);
                 for (input, output) in x.chunks_exact(block).zip(y.chunks_exact_mut(block)) {
-                    vectorized(|| softmax_columns(variant, input, output, inner, buffer));
+                    softmax_columns(variant, input, output, inner, buffer);
                 }
             }
             Ok(())
@@ -135,13 +165,21 @@ fn build(node: &Node, inputs: &[Option<InputInfo<'_>>], options: &BuildOptions, 
 
 /// Softmax: `exp(x - max) / sum(exp(x - max))` along `axis` (see the module documentation
 /// for opsets before 13).
-fn build_softmax(node: &Node, inputs: &[Option<InputInfo<'_>>], options: &BuildOptions) -> Result<BuiltOp> {
+fn build_softmax(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    options: &BuildOptions,
+) -> Result<BuiltOp> {
     build(node, inputs, options, Variant::Softmax)
 }
 
 /// LogSoftmax: `x - max - ln(sum(exp(x - max)))` along `axis` (see the module
 /// documentation for opsets before 13).
-fn build_log_softmax(node: &Node, inputs: &[Option<InputInfo<'_>>], options: &BuildOptions) -> Result<BuiltOp> {
+fn build_log_softmax(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    options: &BuildOptions,
+) -> Result<BuiltOp> {
     build(node, inputs, options, Variant::LogSoftmax)
 }
 

@@ -41,11 +41,28 @@ impl AutoPad {
     }
 }
 
+/// The largest spatial size, window size, stride, dilation, pad or group count accepted
+/// (2^31): sums and products of a few of them then never overflow.
+pub(crate) const LIMIT: usize = 1 << 31;
+
+/// Checks that the spatial sizes of input `what` (`shape[2..]`) are at most [`LIMIT`].
+pub(crate) fn check_sizes(what: &str, shape: &[usize]) -> Result<()> {
+    if shape.iter().skip(2).any(|&size| size > LIMIT) {
+        return Err(GraphError::new(
+            dlopt_graph::ErrorKind::TooLarge,
+            format!(
+                "input '{what}' has shape {shape:?}; spatial sizes above {LIMIT} are not supported"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The number of spatial axes of an input of shape `shape` (`[N, C, spatial...]`): 1 or
 /// 2; 3 and more are unsupported, fewer than 1 invalid. `what` names the input.
 pub(crate) fn spatial_rank(node: &Node, what: &str, shape: &[usize]) -> Result<usize> {
     match shape.len() {
-        3 | 4 => Ok(shape.len() - 2),
+        3 | 4 => check_sizes(what, shape).map(|()| shape.len() - 2),
         rank if rank > 4 => Err(GraphError::unsupported(format!(
             "{} supports 1-D and 2-D inputs ([N, C, W] or [N, C, H, W]); input '{what}' has shape {shape:?} \
              ({} spatial axes)",
@@ -58,9 +75,14 @@ pub(crate) fn spatial_rank(node: &Node, what: &str, shape: &[usize]) -> Result<u
     }
 }
 
-/// The integer list attribute `name` with one entry per spatial axis, each at least 1
-/// (kernel_shape, strides, dilations); `default` fills every axis if it is absent.
-pub(crate) fn positive_list(node: &Node, name: &str, spatial: usize, default: usize) -> Result<Vec<usize>> {
+/// The integer list attribute `name` with one entry per spatial axis, each in
+/// `1..=LIMIT` (kernel_shape, strides, dilations); `default` fills every axis if it is absent.
+pub(crate) fn positive_list(
+    node: &Node,
+    name: &str,
+    spatial: usize,
+    default: usize,
+) -> Result<Vec<usize>> {
     let Some(values) = node.attributes.ints(name)? else { return Ok(vec![default; spatial]) };
     if values.len() != spatial {
         return Err(GraphError::invalid(format!(
@@ -71,14 +93,16 @@ pub(crate) fn positive_list(node: &Node, name: &str, spatial: usize, default: us
     values
         .iter()
         .map(|&value| {
-            usize::try_from(value).ok().filter(|&v| v >= 1).ok_or_else(|| {
-                GraphError::invalid(format!("attribute '{name}' is {values:?}; every entry must be at least 1"))
+            usize::try_from(value).ok().filter(|&v| (1..=LIMIT).contains(&v)).ok_or_else(|| {
+                GraphError::invalid(format!(
+                    "attribute '{name}' is {values:?}; every entry must be at least 1 and at most {LIMIT}"
+                ))
             })
         })
         .collect()
 }
 
-/// The integer list attribute `name` with `count` non-negative entries (pads,
+/// The integer list attribute `name` with `count` entries in `0..=LIMIT` (pads,
 /// output_padding), or zeros if it is absent.
 pub(crate) fn non_negative_list(node: &Node, name: &str, count: usize) -> Result<Vec<usize>> {
     let Some(values) = node.attributes.ints(name)? else { return Ok(vec![0; count]) };
@@ -91,9 +115,17 @@ pub(crate) fn non_negative_list(node: &Node, name: &str, count: usize) -> Result
     values
         .iter()
         .map(|&value| {
-            usize::try_from(value).map_err(|_| {
-                GraphError::unsupported(format!("attribute '{name}' is {values:?}; negative entries are not supported"))
-            })
+            let value = usize::try_from(value).map_err(|_| {
+                GraphError::unsupported(format!(
+                    "attribute '{name}' is {values:?}; negative entries are not supported"
+                ))
+            })?;
+            if value > LIMIT {
+                return Err(GraphError::invalid(format!(
+                    "attribute '{name}' is {values:?}; entries above {LIMIT} are not supported"
+                )));
+            }
+            Ok(value)
         })
         .collect()
 }
@@ -123,10 +155,12 @@ pub(crate) fn forward_pads(
             let mut pads = vec![0; 2 * spatial];
             for axis in 0..spatial {
                 let out = sizes[axis].div_ceil(strides[axis]);
-                let needed = (out.saturating_sub(1) * strides[axis] + span(kernel[axis], dilations[axis]))
-                    .saturating_sub(sizes[axis]);
+                let needed = (out.saturating_sub(1) * strides[axis]
+                    + span(kernel[axis], dilations[axis]))
+                .saturating_sub(sizes[axis]);
                 let (small, large) = (needed / 2, needed - needed / 2);
-                let (begin, end) = if auto_pad == AutoPad::SameUpper { (small, large) } else { (large, small) };
+                let (begin, end) =
+                    if auto_pad == AutoPad::SameUpper { (small, large) } else { (large, small) };
                 pads[axis] = begin;
                 pads[axis + spatial] = end;
             }
@@ -187,9 +221,13 @@ mod tests {
     fn same_padding_puts_the_odd_element_where_the_mode_says() {
         // Height 5, kernel 3, stride 2: 3 outputs need (3 - 1) * 2 + 3 - 5 = 2 pads; width 6,
         // kernel 2, stride 1: 6 outputs need 5 + 2 - 6 = 1.
-        let upper = forward_pads(&node(&[]), AutoPad::SameUpper, &[5, 6], &[3, 2], &[2, 1], &[1, 1]).unwrap();
+        let upper =
+            forward_pads(&node(&[]), AutoPad::SameUpper, &[5, 6], &[3, 2], &[2, 1], &[1, 1])
+                .unwrap();
         assert_eq!(upper, vec![1, 0, 1, 1]);
-        let lower = forward_pads(&node(&[]), AutoPad::SameLower, &[5, 6], &[3, 2], &[2, 1], &[1, 1]).unwrap();
+        let lower =
+            forward_pads(&node(&[]), AutoPad::SameLower, &[5, 6], &[3, 2], &[2, 1], &[1, 1])
+                .unwrap();
         assert_eq!(lower, vec![1, 1, 1, 0]);
         let valid = forward_pads(&node(&[]), AutoPad::Valid, &[5], &[3], &[1], &[1]).unwrap();
         assert_eq!(valid, vec![0, 0]);

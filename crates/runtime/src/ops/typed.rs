@@ -1,7 +1,7 @@
 //! Element-type plumbing shared by the shape operators: macros that bind the typed
 //! slice inside a [`DataRef`] / [`DataMut`] so one generic function serves all eight IR
-//! types, the [`Convert`] conversions with ONNX `Cast` semantics, and a kernel that writes
-//! a tensor computed while building.
+//! types, the [`Convert`] conversions with ONNX `Cast` semantics, and the kernel of an
+//! output known while building.
 
 use half::{bf16, f16};
 
@@ -180,8 +180,9 @@ pub(crate) fn cast_data(input: &DataRef<'_>, output: &mut DataMut<'_>) {
     with_ref!(*input, a => with_mut!(output, b => cast_slice(a, b)))
 }
 
-/// The most bytes an operator that makes data from nothing but a shape (ConstantOfShape,
-/// Range, EyeLike) may announce: more is certainly a corrupt model, and would exhaust memory.
+/// The most bytes an operator that makes data from a shape or a few values (ConstantOfShape,
+/// Range, EyeLike, Expand) may announce: more is certainly a corrupt model, and would
+/// exhaust memory.
 pub(crate) const MAX_GENERATED_BYTES: usize = 1 << 32;
 
 /// Checks that an output of `shape` and `data_type` stays below [`MAX_GENERATED_BYTES`].
@@ -196,9 +197,10 @@ pub(crate) fn check_generated_size(shape: &[usize], data_type: DataType) -> Resu
     Ok(())
 }
 
-/// A kernel that writes `tensor` (computed while building) into its only output.
+/// The kernel of a node whose one output, `tensor`, is known while building whatever the
+/// inputs' data (Shape and Size of a run input, Constant, EyeLike): the plan keeps it as a
+/// constant, so what depends on it only (shape arithmetic) folds too.
 pub(crate) fn constant_kernel(tensor: Tensor) -> Box<dyn Kernel> {
-    // Known when the plan is built: the plan keeps it as a constant (Shape of a run input).
     Box::new(crate::op::KnownOutputs(vec![tensor]))
 }
 

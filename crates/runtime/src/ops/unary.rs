@@ -30,7 +30,9 @@ pub fn register(registry: &mut Registry) {
 }
 
 /// A kernel computing `output 0 = f(input 0)` elementwise (same length).
-pub(crate) fn unary_kernel<I: Element, O: Element>(f: impl Fn(I) -> O + Copy + Send + Sync + 'static) -> Box<dyn Kernel> {
+pub(crate) fn unary_kernel<I: Element, O: Element>(
+    f: impl Fn(I) -> O + Copy + Send + Sync + 'static,
+) -> Box<dyn Kernel> {
     kernel(move |inputs, outputs, context| {
         map(input_slice::<I>(inputs, 0)?, output_slice::<O>(outputs, 0)?, context.threads, f)
     })
@@ -45,7 +47,10 @@ pub(crate) fn build_unary_f32(
 ) -> Result<BuiltOp> {
     let x = required(node, inputs, 0)?;
     check_type(&node.op_type, "input X", x.data_type, &[DataType::F32])?;
-    Ok(BuiltOp { kernel: unary_kernel::<f32, f32>(f), outputs: vec![OutputInfo::new(DataType::F32, x.shape.to_vec())] })
+    Ok(BuiltOp {
+        kernel: unary_kernel::<f32, f32>(f),
+        outputs: vec![OutputInfo::new(DataType::F32, x.shape.to_vec())],
+    })
 }
 
 /// Signed element types: what Neg, Abs, Sign and Relu need.
@@ -101,7 +106,8 @@ macro_rules! signed_integer {
 signed_integer!(i8, i32, i64);
 
 /// The types of the signed operators (Neg, Abs, Sign, Relu).
-pub(crate) const SIGNED: [DataType; 4] = [DataType::F32, DataType::I32, DataType::I64, DataType::I8];
+pub(crate) const SIGNED: [DataType; 4] =
+    [DataType::F32, DataType::I32, DataType::I64, DataType::I8];
 
 /// Builds a signed operator applying `f` (chosen per type) to each element.
 pub(crate) fn build_signed(
@@ -111,8 +117,9 @@ pub(crate) fn build_signed(
 ) -> Result<BuiltOp> {
     let x = required(node, inputs, 0)?;
     check_type(&node.op_type, "input X", x.data_type, &SIGNED)?;
-    let kernel =
-        pick(x.data_type).ok_or_else(|| GraphError::unsupported(format!("type {} is not supported here", x.data_type)))?;
+    let kernel = pick(x.data_type).ok_or_else(|| {
+        GraphError::unsupported(format!("type {} is not supported here", x.data_type))
+    })?;
     Ok(BuiltOp { kernel, outputs: vec![OutputInfo::new(x.data_type, x.shape.to_vec())] })
 }
 
@@ -137,7 +144,11 @@ fn build_erf(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) ->
 }
 
 /// Reciprocal: `1 / x`.
-fn build_reciprocal(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+fn build_reciprocal(
+    node: &Node,
+    inputs: &[Option<InputInfo<'_>>],
+    _: &BuildOptions,
+) -> Result<BuiltOp> {
     build_unary_f32(node, inputs, |v| 1.0 / v)
 }
 
@@ -158,21 +169,27 @@ fn build_round(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) 
 
 /// Neg: `-x` (f32, i32, i64, i8; integers wrap at the minimum).
 fn build_neg(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
-    build_signed(node, inputs, |data_type| {
-        with_type!(data_type, [F32, I32, I64, I8], T => Some(unary_kernel::<T, T>(T::negate)), None)
-    })
+    build_signed(
+        node,
+        inputs,
+        |data_type| with_type!(data_type, [F32, I32, I64, I8], T => Some(unary_kernel::<T, T>(T::negate)), None),
+    )
 }
 
 /// Abs: `|x|` (f32, i32, i64, i8; integers wrap at the minimum).
 fn build_abs(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
-    build_signed(node, inputs, |data_type| {
-        with_type!(data_type, [F32, I32, I64, I8], T => Some(unary_kernel::<T, T>(T::absolute)), None)
-    })
+    build_signed(
+        node,
+        inputs,
+        |data_type| with_type!(data_type, [F32, I32, I64, I8], T => Some(unary_kernel::<T, T>(T::absolute)), None),
+    )
 }
 
 /// Sign: -1, 0 or 1 by the sign of x (f32, i32, i64, i8).
 fn build_sign(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
-    build_signed(node, inputs, |data_type| {
-        with_type!(data_type, [F32, I32, I64, I8], T => Some(unary_kernel::<T, T>(T::sign)), None)
-    })
+    build_signed(
+        node,
+        inputs,
+        |data_type| with_type!(data_type, [F32, I32, I64, I8], T => Some(unary_kernel::<T, T>(T::sign)), None),
+    )
 }

@@ -1,13 +1,12 @@
 //! f32 building blocks of the normalization family: an `exp` the compiler can vectorize,
 //! sums and extrema over slices with independent lanes (vectorizable, and more accurate
-//! than one running sum), [`vectorized`] to run such loops with the widest vector
+//! than one running sum), `multiversion!` to compile such loops for the widest vector
 //! instructions of the CPU, and a row loop that spreads rows over the rayon pool when
 //! there is enough work.
 //!
 //! The results do not depend on the vector width or the thread count: lanes are explicit
 //! and no multiply-add is fused.
 
-use dlopt_kernels::cpu::{SimdLevel, simd_level};
 use rayon::prelude::*;
 
 /// Lanes of the slice reductions: eight independent accumulators.
@@ -50,7 +49,8 @@ pub(crate) fn exp(x: f32) -> f32 {
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0
-                    + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+                    + r * (1.0 / 24.0
+                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
     let half = whole >> 1;
     let first = f32::from_bits(((half + 127) << 23) as u32);
     let second = f32::from_bits(((whole - half + 127) << 23) as u32);
@@ -79,7 +79,8 @@ pub(crate) fn sum_map(values: &[f32], map: impl Fn(f32) -> f32) -> f32 {
     for &value in rest {
         total += map(value);
     }
-    let pairs = [lanes[0] + lanes[4], lanes[1] + lanes[5], lanes[2] + lanes[6], lanes[3] + lanes[7]];
+    let pairs =
+        [lanes[0] + lanes[4], lanes[1] + lanes[5], lanes[2] + lanes[6], lanes[3] + lanes[7]];
     total + ((pairs[0] + pairs[2]) + (pairs[1] + pairs[3]))
 }
 
@@ -135,47 +136,54 @@ pub(crate) fn mean_variance(values: &[f32]) -> (f32, f32) {
     (mean, variance)
 }
 
-/// Runs `work` compiled for the widest vector instructions this CPU has (AVX-512 or
-/// AVX2 with FMA, detected once by `dlopt_kernels::cpu`), so that the loops it inlines
-/// vectorize wider than the x86-64 baseline. `work` should be a closure that calls
-/// `#[inline]` functions.
-#[inline(always)]
-pub(crate) fn vectorized<R>(work: impl FnOnce() -> R) -> R {
-    match simd_level() {
-        // SAFETY: the level was detected at run time, so the CPU has these features.
-        #[cfg(target_arch = "x86_64")]
-        SimdLevel::Avx512 => unsafe { with_avx512(work) },
-        // SAFETY: as above.
-        #[cfg(target_arch = "x86_64")]
-        SimdLevel::Avx2 => unsafe { with_avx2(work) },
-        _ => work(),
-    }
-}
+/// Defines a function whose body is compiled three times (x86-64 baseline, AVX2 with FMA,
+/// AVX-512) and runs the widest version the CPU supports (detected once by
+/// `dlopt_kernels::cpu`), so that its loops over the `#[inline(always)]` helpers of this
+/// module vectorize as wide as the machine allows. The function cannot be generic.
+macro_rules! multiversion {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn portable($($arg: $ty),*) $(-> $ret)? $body
 
-/// `work` compiled with AVX-512.
-///
-/// # Safety
-/// The CPU must support AVX-512F, AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn with_avx512<R>(work: impl FnOnce() -> R) -> R {
-    work()
-}
+            /// The body compiled with AVX-512.
+            ///
+            /// # Safety
+            /// The CPU must support AVX-512F, AVX2 and FMA.
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                portable($($arg),*)
+            }
 
-/// `work` compiled with AVX2.
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn with_avx2<R>(work: impl FnOnce() -> R) -> R {
-    work()
+            /// The body compiled with AVX2.
+            ///
+            /// # Safety
+            /// The CPU must support AVX2 and FMA.
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                portable($($arg),*)
+            }
+
+            match dlopt_kernels::cpu::simd_level() {
+                // SAFETY: the level was detected at run time, so the CPU has the features.
+                #[cfg(target_arch = "x86_64")]
+                dlopt_kernels::cpu::SimdLevel::Avx512 => unsafe { avx512($($arg),*) },
+                // SAFETY: as above.
+                #[cfg(target_arch = "x86_64")]
+                dlopt_kernels::cpu::SimdLevel::Avx2 => unsafe { avx2($($arg),*) },
+                _ => portable($($arg),*),
+            }
+        }
+    };
 }
+pub(crate) use multiversion;
 
 /// Calls `work(row_index, input_row, output_row)` for the rows of `input` (length
 /// `input_row`) and `output` (length `output_row`), in parallel when `threads > 1` and
-/// the output is large, each call compiled for the widest vectors (see [`vectorized`]).
-/// Both must hold the same number of rows.
+/// the output is large. Both must hold the same number of rows.
 pub(crate) fn for_each_row<F>(
     threads: usize,
     input: &[f32],
@@ -200,10 +208,12 @@ pub(crate) fn for_each_row<F>(
             .par_chunks_mut(output_row)
             .zip(input.par_chunks(input_row))
             .enumerate()
-            .for_each(|(at, (out, row))| vectorized(|| work(at, row, out)));
+            .for_each(|(at, (out, row))| work(at, row, out));
     } else {
-        for (at, (out, row)) in output.chunks_mut(output_row).zip(input.chunks(input_row)).enumerate() {
-            vectorized(|| work(at, row, out));
+        for (at, (out, row)) in
+            output.chunks_mut(output_row).zip(input.chunks(input_row)).enumerate()
+        {
+            work(at, row, out);
         }
     }
 }
