@@ -77,6 +77,7 @@ fn build_pool(threads: usize) -> Result<Arc<ThreadPool>> {
     ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|at| format!("dlopt-cpu-{at}"))
+        .start_handler(|_| dlopt_kernels::cpu::flush_denormals_on_this_thread())
         .build()
         .map(Arc::new)
         .map_err(|error| {

@@ -288,6 +288,15 @@ impl Plan {
     /// Runs the plan on `inputs` (types and shapes as built for) and returns the graph's
     /// outputs. Call it inside the rayon pool that should do the work.
     pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        self.check_inputs(inputs)?;
+        let mut arena =
+            self.arenas.lock().pop().unwrap_or_else(|| Arena::new(&self.memory.slot_bytes));
+        let result = self.run_in(&mut arena, inputs);
+        self.arenas.lock().push(arena);
+        result
+    }
+
+    fn check_inputs(&self, inputs: &[Tensor]) -> Result<()> {
         if inputs.len() != self.input_infos.len() {
             return Err(GraphError::shape(format!(
                 "the plan takes {} inputs, {} were given",
@@ -306,11 +315,7 @@ impl Plan {
                 )));
             }
         }
-        let mut arena =
-            self.arenas.lock().pop().unwrap_or_else(|| Arena::new(&self.memory.slot_bytes));
-        let result = self.run_in(&mut arena, inputs);
-        self.arenas.lock().push(arena);
-        result
+        Ok(())
     }
 
     fn source_view<'a>(
@@ -331,9 +336,31 @@ impl Plan {
         }
     }
 
+    /// Runs the plan like [`Plan::run`] and also returns how long each step took, as
+    /// (node name, op type, seconds), in step order. For profiling.
+    pub fn run_with_timings(&self, inputs: &[Tensor]) -> Result<(Vec<Tensor>, Vec<StepTiming>)> {
+        let mut timings = Vec::with_capacity(self.steps.len());
+        self.check_inputs(inputs)?;
+        let mut arena =
+            self.arenas.lock().pop().unwrap_or_else(|| Arena::new(&self.memory.slot_bytes));
+        let result = self.run_steps(&mut arena, inputs, Some(&mut timings));
+        self.arenas.lock().push(arena);
+        result.map(|outputs| (outputs, timings))
+    }
+
     fn run_in(&self, arena: &mut Arena, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        self.run_steps(arena, inputs, None)
+    }
+
+    fn run_steps(
+        &self,
+        arena: &mut Arena,
+        inputs: &[Tensor],
+        mut timings: Option<&mut Vec<StepTiming>>,
+    ) -> Result<Vec<Tensor>> {
         let buffers = &arena.buffers;
         for step in &self.steps {
+            let started = timings.as_ref().map(|_| std::time::Instant::now());
             let input_views: Vec<Option<TensorView>> = step
                 .inputs
                 .iter()
@@ -353,6 +380,13 @@ impl Plan {
             step.kernel.run(&input_views, &mut output_views, &mut context).map_err(|error| {
                 error.context(format!("node '{}' ({})", step.node_name, step.op_type))
             })?;
+            if let (Some(timings), Some(started)) = (timings.as_deref_mut(), started) {
+                timings.push(StepTiming {
+                    node_name: step.node_name.clone(),
+                    op_type: step.op_type.clone(),
+                    seconds: started.elapsed().as_secs_f64(),
+                });
+            }
         }
         self.outputs
             .iter()
@@ -412,6 +446,17 @@ fn evaluate(
         .zip(outputs)
         .map(|(data, info)| Tensor::new(info.shape.clone(), data))
         .collect()
+}
+
+/// How long one step of a run took (see [`Plan::run_with_timings`]).
+#[derive(Clone, Debug)]
+pub struct StepTiming {
+    /// The node's name.
+    pub node_name: String,
+    /// Its operator.
+    pub op_type: String,
+    /// Wall time in seconds.
+    pub seconds: f64,
 }
 
 /// A plan shared between threads.
