@@ -1640,22 +1640,34 @@ extern "C" {
  * same position in `GenParamValue`. Values given for the same name are alternatives (OR);
  * different names must all match (AND). A list parameter (e.g. `'precisions'`) matches if
  * it contains the value. Empty tuples give every device. The native CPU device
- * (`'ai_accelerator_interface'` = `'none'`, `'runtime'` = `'cpu'`) comes first.
+ * (`'ai_accelerator_interface'` = `'none'`, `'runtime'` = `'cpu'`) comes first, then the
+ * devices of every AI² plugin that loaded (`'runtime'` = `'ai_accelerator'`), in load order.
+ * Vendor keys (`'<interface>.<key>'`) filter too. A plugin device that cannot answer a
+ * filter does not match (the reason is logged to stderr).
+ *
+ * The first call searches and loads the AI² plugins (see `get_system('ai2_plugins')`).
  *
  * Errors: an unknown or dict-valued parameter name (1301); names and values of different
- * counts (1402).
+ * counts (1402). When no device matches and an `'ai_accelerator_interface'` value names a
+ * plugin that failed to load (by its interface name or file name without `.so`), that
+ * plugin's error with its reason: 8600 (cannot be loaded), 8602 (entry symbol missing),
+ * 8603 (ABI mismatch, incomplete table), 4320 (its initialization failed).
  */
 Herror query_available_dl_devices(struct Htuple gen_param_name,
                                   struct Htuple gen_param_value,
                                   struct Htuple *dl_device_handles);
 
 /**
- * `*GenParamValue` receives the device parameter `GenParamName`: `'type'` (`'cpu'`),
- * `'name'`, `'id'`, `'runtime'`, `'ai_accelerator_interface'` (`'none'` for the native
- * device), `'conversion_supported'`, `'precisions'`, `'cast_precisions'`,
- * `'calibration_precisions'`, `'inference_only'`, and as dicts (a new dict handle each call)
- * `'info'`, `'optimize_for_inference_params'`, `'settable_device_params'`.
- * Errors: unknown name `H_ERR_HAI2_INVALID_PARAM` (4321).
+ * `*GenParamValue` receives the device parameter `GenParamName`: `'type'` (`'cpu'`, or
+ * what the plugin says), `'name'`, `'id'`, `'runtime'` (`'cpu'`, or `'ai_accelerator'`
+ * for plugin devices), `'ai_accelerator_interface'` (`'none'` for the native device, the
+ * plugin's interface name otherwise), `'conversion_supported'`, `'precisions'`,
+ * `'cast_precisions'`, `'calibration_precisions'`, `'inference_only'`, and as dicts (a new
+ * dict handle each call) `'info'`, `'optimize_for_inference_params'`,
+ * `'settable_device_params'`. Plugin devices also answer their vendor keys
+ * (`'<interface>.<key>'`).
+ * Errors: unknown name `H_ERR_HAI2_INVALID_PARAM` (4321); a plugin's error mapped to its
+ * HALCON number with the plugin's message (4320 for a malformed answer).
  */
 Herror get_dl_device_param(struct Htuple dl_device_handle,
                            struct Htuple gen_param_name,
@@ -1663,8 +1675,11 @@ Herror get_dl_device_param(struct Htuple dl_device_handle,
 
 /**
  * Sets a device parameter listed in `'settable_device_params'` (the native device:
- * `'num_threads'`, 1 to 4 x the logical cores). The change applies to every handle of the
- * device and to inference started afterwards. Errors: unknown name or bad value 4321.
+ * `'num_threads'`, 1 to 4 x the logical cores; plugin devices: what the plugin lists, the
+ * value passed on as one value, a list for several elements, or a map for a dict handle).
+ * The change applies to every handle of the device and to inference started afterwards
+ * (models a plugin compiled before may keep the old setting). Errors: unknown name or bad
+ * value 4321 (with the plugin's message for plugin devices).
  */
 Herror set_dl_device_param(struct Htuple dl_device_handle,
                            struct Htuple gen_param_name,
@@ -2063,6 +2078,25 @@ Herror apply_dl_model(struct Htuple dl_model_handle,
 Herror clear_dl_model(struct Htuple dl_model_handle);
 
 /**
+ * `*Information` receives what `Query` asks for:
+ *
+ * - `'ai2_plugins'`: one new dict handle per AI² plugin file found, in load order, with
+ *   the keys `'path'`, `'status'` (`'loaded'` or `'failed'`), `'error_code'` (2 for a
+ *   loaded plugin; for a failed one the HALCON number of its failure: 8600 the library
+ *   could not be loaded, 8602 an entry symbol is missing, 8603 ABI mismatch or incomplete
+ *   function table, 4320 its `initialize` or device enumeration failed), `'reason'` (`''`
+ *   when loaded), `'num_devices'`, and, once known, `'name'`, `'interface'`, `'version'`
+ *   and `'abi_version'` (`'major.minor'` as negotiated).
+ * - `'ai2_plugin_path'`: the directories searched for plugins, in order (those of the
+ *   environment variable `DLOPT_AI2_PLUGIN_PATH`, then `dlopt-plugins` beside the library).
+ *
+ * The first query of either kind (or of devices) searches and loads the plugins; the
+ * result is fixed for the life of the process. Errors: an unknown query 1301; `Query` not
+ * one string 1201 / 1401.
+ */
+Herror get_system(struct Htuple query, struct Htuple *information);
+
+/**
  * Creates a tuple of `length` undefined elements; fill them with `set_*` before passing
  * the tuple to an operator.
  *
@@ -2226,4 +2260,5 @@ Herror destroy_tuple(struct Htuple tuple);
 #define T_query_available_dl_devices query_available_dl_devices
 #define T_get_dl_device_param get_dl_device_param
 #define T_set_dl_device_param set_dl_device_param
+#define T_get_system get_system
 #endif

@@ -13,7 +13,6 @@
  * and the host frees through the table; everything passed in is borrowed for the call;
  * everything returned is written into host sinks; plugins are never unloaded.
  */
-
 #ifndef DLOPT_AI2_H
 #define DLOPT_AI2_H
 
@@ -463,7 +462,8 @@ typedef struct DlAi2Graph {
      */
     const int64_t *outputs;
     /**
-     * The same graph as a serialized ONNX model (for plugins that import ONNX).
+     * The same graph as a serialized ONNX model (for plugins that import ONNX). dlopt
+     * always provides it.
      */
     const uint8_t *onnx;
     /**
@@ -655,8 +655,6 @@ typedef struct DlAi2Api {
                                       struct DlAi2Compiled **compiled);
 } DlAi2Api;
 
-#endif  /* DLOPT_AI2_H */
-
 /** Marks the two entry points for export from a plugin built with -fvisibility=hidden. */
 #if defined(_WIN32)
 #define DLOPT_AI2_EXPORT __declspec(dllexport)
@@ -687,3 +685,5 @@ DLOPT_AI2_EXPORT const DlAi2Api *dlopt_ai2_api(uint32_t major);
 #ifdef __cplusplus
 }
 #endif
+
+#endif /* DLOPT_AI2_H */

@@ -6,7 +6,8 @@
 //!
 //! - [`ffi`]: the `extern "C"` operators (one module per object type);
 //! - objects: [`tuple`], [`handle`], [`dict`], [`image`], [`model`], [`device`];
-//! - services: [`error`], [`file`].
+//! - services: [`error`], [`file`];
+//! - execution on AI² plugin devices: [`plugin`] (discovery, loading, the plugin host).
 
 pub mod device;
 pub mod dict;
@@ -16,6 +17,7 @@ pub mod file;
 pub mod handle;
 pub mod image;
 pub mod model;
+pub mod plugin;
 pub mod read_mostly_lock;
 pub mod tuple;
 

@@ -9,6 +9,8 @@
 //!   passed on to the programs (`models.c` needs it).
 
 mod common;
+#[path = "ai2_plugins/support.rs"]
+mod test_plugins;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -88,10 +90,17 @@ fn scratch() -> tempfile::TempDir {
 }
 
 fn run_c_test(name: &str) {
+    // The AI² test plugins, for the C tests that load plugins (see test_plugins).
+    let plugins = test_plugins::c_test_plugin_dir(name);
+    let plugin_env: Vec<(&str, PathBuf)> =
+        plugins.iter().map(|dir| ("DLOPT_AI2_PLUGIN_PATH", dir.path().to_path_buf())).collect();
     let plain = build(name, Variant::Plain);
     let scratch = self::scratch();
     run(
-        Command::new(&plain).current_dir(scratch.path()).env("DLOPT_TEST_DATA", test_data_dir()),
+        Command::new(&plain)
+            .current_dir(scratch.path())
+            .env("DLOPT_TEST_DATA", test_data_dir())
+            .envs(plugin_env.clone()),
         &format!("c_tests/{name} (plain)"),
     );
 
@@ -102,7 +111,8 @@ fn run_c_test(name: &str) {
             .current_dir(scratch.path())
             .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:halt_on_error=1")
             .env("DLOPT_TEST_DATA", test_data_dir())
-            .env("DLOPT_TEST_SANITIZER", "address"),
+            .env("DLOPT_TEST_SANITIZER", "address")
+            .envs(plugin_env.clone()),
         &format!("c_tests/{name} (AddressSanitizer)"),
     );
 
@@ -120,7 +130,8 @@ fn run_c_test(name: &str) {
                 .arg(&plain)
                 .current_dir(scratch.path())
                 .env("DLOPT_TEST_SANITIZER", "valgrind")
-                .env("DLOPT_TEST_DATA", test_data_dir()),
+                .env("DLOPT_TEST_DATA", test_data_dir())
+                .envs(plugin_env.clone()),
             &format!("c_tests/{name} (valgrind)"),
         );
     } else {
@@ -141,7 +152,18 @@ macro_rules! c_tests {
     };
 }
 
-c_tests!(tuples, errors, handles, dicts, dict_files, dict_files_hostile, images, stress, models);
+c_tests!(
+    tuples,
+    errors,
+    handles,
+    dicts,
+    dict_files,
+    dict_files_hostile,
+    images,
+    stress,
+    models,
+    plugins
+);
 
 #[test]
 fn every_c_program_is_registered() {

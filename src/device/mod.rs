@@ -1,7 +1,12 @@
 //! Deep-learning devices (`query_available_dl_devices`, `get_dl_device_param`, ...).
 //!
-//! A device is hardware plus the backend that drives it. Every query hands out new handles
-//! to the same shared [`Device`]s, so clearing one handle never affects another.
+//! A device is hardware plus the backend that drives it: dlopt's native runtime, or an AI²
+//! plugin (see [`crate::plugin`]). Every query hands out new handles to the same shared
+//! [`Device`]s, so clearing one handle never affects another.
+//!
+//! Device ids: the native device is 0, then each loaded plugin's devices in load order.
+//! Plugins are loaded on the first call of [`all_devices`] (not by models, which start on
+//! [`native_device`]).
 
 pub mod native;
 
@@ -10,6 +15,8 @@ use std::sync::{Arc, OnceLock};
 use crate::dict::{Dict, KeyRef};
 use crate::error::{H_ERR_HAI2_INVALID_PARAM, H_ERR_WIPV1, HalconError, Result};
 use crate::handle::{HandleKind, HandleObject, HandleRef};
+use crate::plugin::device::PluginDevice;
+use crate::plugin::{self, log};
 use crate::tuple::{Element, Tuple};
 
 use native::NativeDevice;
@@ -18,6 +25,8 @@ use native::NativeDevice;
 pub enum Backend {
     /// dlopt's own float32 CPU runtime.
     Native(NativeDevice),
+    /// A device of an AI² plugin.
+    Plugin(PluginDevice),
 }
 
 /// One device.
@@ -38,14 +47,32 @@ impl HandleObject for DlDevice {
     const KIND: HandleKind = HandleKind::DlDevice;
 }
 
-/// Every device of the process, native first. Built once.
+/// The native device (id 0), without loading plugins. Built once.
+pub fn native_device() -> Result<&'static Arc<Device>> {
+    static NATIVE: OnceLock<Arc<Device>> = OnceLock::new();
+    if let Some(device) = NATIVE.get() {
+        return Ok(device);
+    }
+    let native = Device { id: 0, backend: Backend::Native(NativeDevice::new()?) };
+    Ok(NATIVE.get_or_init(|| Arc::new(native)))
+}
+
+/// Every device of the process: native first, then each loaded plugin's devices. Built
+/// once; the first call loads the plugins.
 pub fn all_devices() -> Result<&'static [Arc<Device>]> {
     static DEVICES: OnceLock<Vec<Arc<Device>>> = OnceLock::new();
     if let Some(devices) = DEVICES.get() {
         return Ok(devices);
     }
-    let native = Device { id: 0, backend: Backend::Native(NativeDevice::new()?) };
-    Ok(DEVICES.get_or_init(|| vec![Arc::new(native)]))
+    let mut devices = vec![native_device()?.clone()];
+    for loaded in plugin::registry().loaded() {
+        for index in 0..loaded.device_count {
+            let id = devices.len() as i64;
+            let backend = Backend::Plugin(PluginDevice { plugin: loaded.clone(), index });
+            devices.push(Arc::new(Device { id, backend }));
+        }
+    }
+    Ok(DEVICES.get_or_init(|| devices))
 }
 
 /// The names `get_dl_device_param` answers, in documentation order.
@@ -79,9 +106,12 @@ fn dict_tuple(entries: Vec<(&str, Tuple)>) -> Result<Tuple> {
 
 impl Device {
     /// The value of device parameter `name`. Dict-valued parameters return a tuple with a
-    /// new dict handle (a snapshot).
+    /// new dict handle (a snapshot). Plugin devices: see [`crate::plugin::device`].
     pub fn param(&self, name: &str) -> Result<Tuple> {
-        let Backend::Native(native) = &self.backend;
+        let native = match &self.backend {
+            Backend::Native(native) => native,
+            Backend::Plugin(device) => return device.param(self.id, name, DEVICE_PARAMS),
+        };
         match name {
             "ai_accelerator_interface" => string("none"),
             "calibration_precisions" | "cast_precisions" => Ok(Tuple::new()),
@@ -116,9 +146,13 @@ impl Device {
         }
     }
 
-    /// Changes a settable device parameter (`'num_threads'` for the native device).
+    /// Changes a settable device parameter (`'num_threads'` for the native device; what
+    /// the plugin lists in `'settable_device_params'` for plugin devices).
     pub fn set_param(&self, name: &str, value: &Tuple) -> Result<()> {
-        let Backend::Native(native) = &self.backend;
+        let native = match &self.backend {
+            Backend::Native(native) => native,
+            Backend::Plugin(device) => return device.set_param(name, value),
+        };
         match (name, value.elements()) {
             ("num_threads", [Element::Integer(threads)]) => native.set_threads(*threads),
             ("num_threads", _) => Err(HalconError::new(
@@ -131,6 +165,22 @@ impl Device {
                     "GenParamName: '{other}' is not a settable parameter of this device (settable: 'num_threads')"
                 ),
             )),
+        }
+    }
+
+    /// The plugin device, if this is one.
+    pub fn plugin(&self) -> Option<&PluginDevice> {
+        match &self.backend {
+            Backend::Plugin(device) => Some(device),
+            Backend::Native(_) => None,
+        }
+    }
+
+    /// `'runtime'`: `'cpu'` for the native device, `'ai_accelerator'` for plugin devices.
+    pub fn runtime(&self) -> &'static str {
+        match &self.backend {
+            Backend::Native(_) => "cpu",
+            Backend::Plugin(_) => crate::plugin::device::PLUGIN_RUNTIME,
         }
     }
 }
@@ -149,38 +199,84 @@ fn matches(value: &Tuple, wanted: &Element) -> bool {
     })
 }
 
+/// Whether `name` may filter devices: a device parameter that is not a dict, or a vendor
+/// key (`<interface>.<key>`, containing a dot).
+fn check_filter_name(name: &str) -> Result<()> {
+    if !DEVICE_PARAMS.contains(&name) && !name.contains('.') {
+        return Err(HalconError::new(
+            H_ERR_WIPV1,
+            format!(
+                "GenParamName: unknown device parameter '{name}' (known: {}, and vendor keys '<interface>.<key>')",
+                DEVICE_PARAMS.join(", ")
+            ),
+        ));
+    }
+    if matches!(name, "info" | "optimize_for_inference_params" | "settable_device_params") {
+        return Err(HalconError::new(
+            H_ERR_WIPV1,
+            format!("GenParamName: '{name}' is a dict and cannot filter devices"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `device` matches every filter. A plugin device that cannot answer a filter's
+/// parameter (a plugin error, a vendor key of another interface) does not match; the
+/// reason is logged, so one broken plugin cannot break queries for the others.
+fn device_matches(device: &Device, filters: &[(&str, Vec<&Element>)]) -> bool {
+    filters.iter().all(|(name, wanted)| match device.param(name) {
+        Ok(value) => wanted.iter().any(|wanted| matches(&value, wanted)),
+        Err(error) => {
+            if let Backend::Plugin(plugin) = &device.backend {
+                if !name.contains('.') || plugin.is_vendor_key(name) {
+                    log::log(
+                        log::WARNING,
+                        &plugin.plugin.name,
+                        &format!(
+                            "device {} cannot answer '{name}' while filtering devices: {}",
+                            device.id, error.message
+                        ),
+                    );
+                }
+            }
+            false
+        }
+    })
+}
+
 /// The devices matching every filter: values given for one name are alternatives (OR),
 /// different names must all match (AND). Filters on dict-valued parameters are refused.
+///
+/// When nothing matches and an `'ai_accelerator_interface'` value names a plugin that
+/// failed to load (its interface name or file stem), the error it failed with is returned
+/// (8600 / 8602 / 8603 / 4320) with the reason, instead of an empty result.
 pub fn query(filters: &[(&str, Vec<&Element>)]) -> Result<Vec<Arc<Device>>> {
     for (name, _) in filters {
-        if !DEVICE_PARAMS.contains(name) {
-            return Err(HalconError::new(
-                H_ERR_WIPV1,
-                format!(
-                    "GenParamName: unknown device parameter '{name}' (known: {})",
-                    DEVICE_PARAMS.join(", ")
-                ),
-            ));
-        }
-        if matches!(*name, "info" | "optimize_for_inference_params" | "settable_device_params") {
-            return Err(HalconError::new(
-                H_ERR_WIPV1,
-                format!("GenParamName: '{name}' is a dict and cannot filter devices"),
-            ));
-        }
+        check_filter_name(name)?;
     }
-    let mut found = Vec::new();
-    for device in all_devices()? {
-        let mut all = true;
-        for (name, wanted) in filters {
-            let value = device.param(name)?;
-            if !wanted.iter().any(|wanted| matches(&value, wanted)) {
-                all = false;
-                break;
+    let found: Vec<Arc<Device>> =
+        all_devices()?.iter().filter(|device| device_matches(device, filters)).cloned().collect();
+    if found.is_empty() {
+        let interfaces = filters
+            .iter()
+            .filter(|(name, _)| *name == "ai_accelerator_interface")
+            .flat_map(|(_, values)| values.iter());
+        for value in interfaces {
+            let Element::String(text) = value else { continue };
+            if let Some(record) = plugin::registry().failed(text.as_str()) {
+                let error = record.outcome.as_ref().err().cloned().unwrap_or_else(|| {
+                    HalconError::new(crate::error::H_ERR_HAI2_ERROR, "the plugin failed to load")
+                });
+                return Err(HalconError::new(
+                    error.code,
+                    format!(
+                        "the AI² plugin for interface '{}' ({}) failed to load: {}",
+                        text.as_str(),
+                        record.path.display(),
+                        error.message
+                    ),
+                ));
             }
-        }
-        if all {
-            found.push(device.clone());
         }
     }
     Ok(found)

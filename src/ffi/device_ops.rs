@@ -14,10 +14,18 @@ use crate::tuple::{Element, Tuple};
 /// same position in `GenParamValue`. Values given for the same name are alternatives (OR);
 /// different names must all match (AND). A list parameter (e.g. `'precisions'`) matches if
 /// it contains the value. Empty tuples give every device. The native CPU device
-/// (`'ai_accelerator_interface'` = `'none'`, `'runtime'` = `'cpu'`) comes first.
+/// (`'ai_accelerator_interface'` = `'none'`, `'runtime'` = `'cpu'`) comes first, then the
+/// devices of every AI² plugin that loaded (`'runtime'` = `'ai_accelerator'`), in load order.
+/// Vendor keys (`'<interface>.<key>'`) filter too. A plugin device that cannot answer a
+/// filter does not match (the reason is logged to stderr).
+///
+/// The first call searches and loads the AI² plugins (see `get_system('ai2_plugins')`).
 ///
 /// Errors: an unknown or dict-valued parameter name (1301); names and values of different
-/// counts (1402).
+/// counts (1402). When no device matches and an `'ai_accelerator_interface'` value names a
+/// plugin that failed to load (by its interface name or file name without `.so`), that
+/// plugin's error with its reason: 8600 (cannot be loaded), 8602 (entry symbol missing),
+/// 8603 (ABI mismatch, incomplete table), 4320 (its initialization failed).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn query_available_dl_devices(
     gen_param_name: Htuple,
@@ -44,12 +52,16 @@ pub unsafe extern "C" fn query_available_dl_devices(
     })
 }
 
-/// `*GenParamValue` receives the device parameter `GenParamName`: `'type'` (`'cpu'`),
-/// `'name'`, `'id'`, `'runtime'`, `'ai_accelerator_interface'` (`'none'` for the native
-/// device), `'conversion_supported'`, `'precisions'`, `'cast_precisions'`,
-/// `'calibration_precisions'`, `'inference_only'`, and as dicts (a new dict handle each call)
-/// `'info'`, `'optimize_for_inference_params'`, `'settable_device_params'`.
-/// Errors: unknown name `H_ERR_HAI2_INVALID_PARAM` (4321).
+/// `*GenParamValue` receives the device parameter `GenParamName`: `'type'` (`'cpu'`, or
+/// what the plugin says), `'name'`, `'id'`, `'runtime'` (`'cpu'`, or `'ai_accelerator'`
+/// for plugin devices), `'ai_accelerator_interface'` (`'none'` for the native device, the
+/// plugin's interface name otherwise), `'conversion_supported'`, `'precisions'`,
+/// `'cast_precisions'`, `'calibration_precisions'`, `'inference_only'`, and as dicts (a new
+/// dict handle each call) `'info'`, `'optimize_for_inference_params'`,
+/// `'settable_device_params'`. Plugin devices also answer their vendor keys
+/// (`'<interface>.<key>'`).
+/// Errors: unknown name `H_ERR_HAI2_INVALID_PARAM` (4321); a plugin's error mapped to its
+/// HALCON number with the plugin's message (4320 for a malformed answer).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn get_dl_device_param(
     dl_device_handle: Htuple,
@@ -68,8 +80,11 @@ pub unsafe extern "C" fn get_dl_device_param(
 }
 
 /// Sets a device parameter listed in `'settable_device_params'` (the native device:
-/// `'num_threads'`, 1 to 4 x the logical cores). The change applies to every handle of the
-/// device and to inference started afterwards. Errors: unknown name or bad value 4321.
+/// `'num_threads'`, 1 to 4 x the logical cores; plugin devices: what the plugin lists, the
+/// value passed on as one value, a list for several elements, or a map for a dict handle).
+/// The change applies to every handle of the device and to inference started afterwards
+/// (models a plugin compiled before may keep the old setting). Errors: unknown name or bad
+/// value 4321 (with the plugin's message for plugin devices).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn set_dl_device_param(
     dl_device_handle: Htuple,

@@ -20,5 +20,6 @@ pub mod error_ops;
 pub mod handle_ops;
 pub mod image_ops;
 pub mod model_ops;
+pub mod system_ops;
 pub mod tuple_api;
 pub mod types;

@@ -3,7 +3,8 @@
 //!
 //! The state is immutable and shared: `set_dl_model_param` replaces it, so inference that is
 //! running keeps the state it started with and is never blocked by a parameter change.
-//! Execution plans are cached per input shape and thread count.
+//! Execution plans are cached per input shape and thread count; on a plugin device,
+//! compiled models are cached per input shape (see [`crate::plugin::compiled`]).
 
 pub mod file;
 pub mod geometry;
@@ -20,13 +21,14 @@ use parking_lot::{Mutex, RwLock};
 use dlopt_graph::{Graph, GraphError, Tensor};
 use dlopt_runtime::{BuildOptions, Plan};
 
-use crate::device::{Backend, Device, all_devices};
+use crate::device::{Backend, Device, native_device};
 use crate::dict::{Dict, DictKey, DictValue};
 use crate::error::{
     H_ERR_CNN_INFERENCE_FAILED, H_ERR_DL_CLASS_IDS_INVALID, H_ERR_DL_NO_INFERENCE_INPUTS,
     HalconError, Result,
 };
 use crate::handle::{HandleKind, HandleObject, HandleRef};
+use crate::plugin::compiled::CompiledCache;
 
 use geometry::ImageGeometry;
 use model_type::ModelType;
@@ -92,7 +94,7 @@ impl ModelState {
             .find(|(key, _)| key == "character")
             .map(|(_, text)| Alphabet::from_character_list(text))
             .unwrap_or_default();
-        let device = all_devices()?[0].clone();
+        let device = native_device()?.clone();
         Ok(ModelState {
             graph: Arc::new(graph),
             model_type: ModelType::Generic,
@@ -164,6 +166,7 @@ const CACHED_PLANS: usize = 8;
 pub struct DlModel {
     state: RwLock<Arc<ModelState>>,
     plans: PlanCache,
+    compiled: CompiledCache,
 }
 
 impl HandleObject for DlModel {
@@ -178,7 +181,11 @@ pub fn inference_error(error: GraphError) -> HalconError {
 impl DlModel {
     /// A model with `state`.
     pub fn new(state: ModelState) -> DlModel {
-        DlModel { state: RwLock::new(Arc::new(state)), plans: PlanCache::default() }
+        DlModel {
+            state: RwLock::new(Arc::new(state)),
+            plans: PlanCache::default(),
+            compiled: CompiledCache::default(),
+        }
     }
 
     /// The current state (a snapshot).
@@ -225,12 +232,37 @@ impl DlModel {
         Ok(plan)
     }
 
-    /// Runs the network on one input tensor on the model's device.
+    /// Runs the network on one input tensor on the model's device: the native runtime, or
+    /// the plugin device's compiled model for this input shape (compiled in float32 on
+    /// first use).
     pub fn run_tensor(&self, state: &ModelState, input: Tensor) -> Result<Vec<Tensor>> {
-        let Backend::Native(native) = &state.device.backend;
+        let native = match &state.device.backend {
+            Backend::Native(native) => native,
+            Backend::Plugin(device) => {
+                let compiled = self.compiled.get_or_compile(
+                    &state.graph,
+                    state.device.id,
+                    device,
+                    input.shape(),
+                )?;
+                return compiled.execute(&[input]);
+            }
+        };
         let threads = native.threads();
         let plan = self.plan_for(state, input.shape(), threads)?;
         native.run(|| plan.run(&[input])).map_err(inference_error)
+    }
+
+    /// The number of compiled models cached for plugin devices (for tests and summaries).
+    pub fn compiled_models(&self) -> usize {
+        self.compiled.len()
+    }
+
+    /// Destroys the compiled models of devices the model no longer uses (after `'device'`
+    /// or `'runtime'` changed), once no inference uses them.
+    pub fn release_other_devices(&self) {
+        let device = self.state().device.id;
+        self.compiled.keep_only_device(device);
     }
 
     /// `apply_dl_model`: one result dict per sample, in order.

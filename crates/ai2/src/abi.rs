@@ -4,8 +4,10 @@
 //! change):
 //!
 //! ```c
-//! /* The host offers the newest ABI version it speaks; the plugin answers with the
-//!    version it will use (same major, minor <= the host's), or returns non-zero to refuse. */
+//! /* The host offers the newest ABI version it speaks; the plugin answers with the newest
+//!    version both speak (a major it has a table for, not above the host's; with the host's
+//!    major, a minor not above the host's), or returns non-zero to refuse. NULL out-pointers:
+//!    refuse. */
 //! int32_t dlopt_ai2_negotiate(uint32_t host_major, uint32_t host_minor,
 //!                             uint32_t *plugin_major, uint32_t *plugin_minor);
 //! /* The function table for the negotiated major version, or NULL. Static: valid for the
@@ -28,6 +30,11 @@
 //!   (`DlAi2Plugin`, `DlAi2Compiled`) are destroyed through the table (destroy functions
 //!   accept NULL).
 //! - **Strings** are UTF-8 and NUL-terminated.
+//! - **Alignment.** Constant data and execute buffers are aligned at least to their element
+//!   size (dlopt aligns them to 4 bytes or more); plugins needing more copy.
+//! - **Attributes** map from ONNX as FLOAT → `REAL`, INT → `INT`, STRING → `STRING`,
+//!   FLOATS / INTS / STRINGS → `LIST` of those, TENSOR → `TENSOR`. An empty list carries no
+//!   element type: operators' defaults apply.
 //! - **Threading.** Per function, in its documentation.
 
 use std::ffi::{c_char, c_void};
@@ -241,7 +248,8 @@ pub struct DlAi2Graph {
     pub output_count: usize,
     /// Indices of the graph outputs in `values`, in order.
     pub outputs: *const i64,
-    /// The same graph as a serialized ONNX model (for plugins that import ONNX).
+    /// The same graph as a serialized ONNX model (for plugins that import ONNX). dlopt
+    /// always provides it.
     pub onnx: *const u8,
     /// The size of `onnx` in bytes.
     pub onnx_size: usize,

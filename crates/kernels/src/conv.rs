@@ -7,6 +7,11 @@
 //!   convolutions with a tiny reduction and few output channels per group (an RGB stem)
 //!   use the direct kernel in `direct.rs`: a GEMM would have `k = C/g * kh * kw` of 9 to
 //!   32, far too small to be efficient.
+//! * Pointwise convolutions (1x1, stride 1, unpadded, one group) on AVX-512 CPUs use the
+//!   kernel in `pointwise.rs` (weights packed in blocks of 8 output channels, the input
+//!   read in place, bias + activation in registers) on the shapes where it measured
+//!   faster than the `gemm` crate (`pointwise::prefers`: small images, few input
+//!   channels); a single pixel is a matrix-vector product over the unpacked weights.
 //! * Everything else is GEMM per group: `out[Mg, P] = W[Mg, K] * col[K, P]` with
 //!   `K = C/groups * kh * kw` and `P = OH * OW`. A 1x1, stride-1, unpadded convolution
 //!   multiplies the input directly; otherwise `col` is built by im2col
@@ -25,6 +30,7 @@ use crate::error::{Result, checked_product, ensure, ensure_len};
 use crate::gemm::{MatPtr, gemm_raw};
 use crate::im2col::im2col_tile;
 use crate::parallel::{SharedMut, for_each_item, workers_for};
+use crate::pointwise::{self, PackedPointwise};
 
 /// The shape of one 2-D convolution: input `[batch, in_channels, in_h, in_w]`, weights
 /// `[out_channels, in_channels / groups, kernel[0], kernel[1]]`, output
@@ -227,8 +233,10 @@ enum Algorithm {
 ///
 /// Only the channel counts, kernel and groups of the [`Conv2d`] are fixed by the packing;
 /// the input size, strides, dilations and padding may change between calls (dynamic
-/// input shapes). The weights are kept in the ONNX layout, which both algorithms read
-/// directly: the `gemm` crate packs its operands itself and accepts no pre-packed panels.
+/// input shapes). The weights are kept in the ONNX layout, which the direct kernel and the
+/// GEMM path read directly (the `gemm` crate packs its operands itself and accepts no
+/// pre-packed panels); 1x1 single-group weights are also packed for the pointwise
+/// kernel (on AVX-512 CPUs), which doubles their memory.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PackedConvWeights {
     out_channels: usize,
@@ -238,6 +246,9 @@ pub struct PackedConvWeights {
     algorithm: Algorithm,
     weights: Vec<f32>,
     bias: Option<Vec<f32>>,
+    /// The weights packed for the AVX-512 pointwise kernel (1x1, one group), used when a
+    /// call is also stride 1 and unpadded.
+    pointwise: Option<PackedPointwise>,
 }
 
 impl PackedConvWeights {
@@ -266,6 +277,8 @@ impl PackedConvWeights {
             })?;
         }
         let algorithm = if direct::suits(conv) { Algorithm::Direct } else { Algorithm::Gemm };
+        let pointwise = (algorithm == Algorithm::Gemm && pointwise::suits(conv))
+            .then(|| PackedPointwise::new(conv.out_channels, conv.in_channels, weights));
         Ok(PackedConvWeights {
             out_channels: conv.out_channels,
             in_channels: conv.in_channels,
@@ -274,6 +287,7 @@ impl PackedConvWeights {
             algorithm,
             weights: weights.to_vec(),
             bias: bias.map(<[f32]>::to_vec),
+            pointwise,
         })
     }
 
@@ -370,6 +384,15 @@ pub fn conv2d_with_scratch(
                 output,
                 threads,
             );
+        }
+        #[cfg(target_arch = "x86_64")]
+        Algorithm::Gemm
+            if weights.pointwise.is_some() && conv.is_pointwise() && pointwise::prefers(conv) =>
+        {
+            let packed = weights.pointwise.as_ref().unwrap();
+            let bias = weights.bias.as_deref();
+            let w = &weights.weights;
+            pointwise::run(conv, input, packed, w, bias, activation, output, threads);
         }
         Algorithm::Gemm => run_gemm(conv, input, weights, activation, output, threads, scratch)?,
     }

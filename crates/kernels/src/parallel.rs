@@ -73,6 +73,11 @@ impl SharedMut {
         SharedMut { ptr: data.as_mut_ptr(), len: data.len() }
     }
 
+    /// Elements of the wrapped slice.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
     /// The raw pointer at element `offset` (bounds-checked).
     pub(crate) fn ptr_at(&self, offset: usize) -> *mut f32 {
         assert!(offset <= self.len, "SharedMut offset {offset} past length {}", self.len);

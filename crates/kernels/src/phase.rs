@@ -82,22 +82,38 @@ fn pad_row(src: &[f32], pad_left: usize, dst: &mut [f32], pad: f32) {
     dst[end..].fill(pad);
 }
 
-/// `dst.copy_from_slice(src)` for rows of a few hundred elements, without a call to
-/// `memmove` (whose start-up cost dominated at this size): whole 16-element chunks, then
-/// one last chunk that overlaps the previous one.
+/// `dst.copy_from_slice(src)` for rows of a few to a few hundred elements, without a call
+/// to `memmove` (whose start-up cost dominated at this size): whole 16-element chunks,
+/// then one last chunk that overlaps the previous one; below 16 elements two overlapping
+/// chunks of 8 or 4.
 #[inline(always)]
 pub(crate) fn copy_short(src: &[f32], dst: &mut [f32]) {
     let n = src.len();
     assert_eq!(n, dst.len());
     if n < 16 {
-        dst.copy_from_slice(src);
+        if n >= 8 {
+            copy_chunk::<8>(&src[..8], &mut dst[..8]);
+            copy_chunk::<8>(&src[n - 8..], &mut dst[n - 8..]);
+        } else if n >= 4 {
+            copy_chunk::<4>(&src[..4], &mut dst[..4]);
+            copy_chunk::<4>(&src[n - 4..], &mut dst[n - 4..]);
+        } else {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = *s;
+            }
+        }
         return;
     }
     for (d, s) in dst.chunks_exact_mut(16).zip(src.chunks_exact(16)) {
-        let s: &[f32; 16] = s.try_into().unwrap();
-        let d: &mut [f32; 16] = d.try_into().unwrap();
-        *d = *s;
+        copy_chunk::<16>(s, d);
     }
-    let d: &mut [f32; 16] = (&mut dst[n - 16..]).try_into().unwrap();
-    *d = src[n - 16..].try_into().unwrap();
+    copy_chunk::<16>(&src[n - 16..], &mut dst[n - 16..]);
+}
+
+/// Copies exactly `N` elements as one array.
+#[inline(always)]
+fn copy_chunk<const N: usize>(src: &[f32], dst: &mut [f32]) {
+    let s: &[f32; N] = src.try_into().unwrap();
+    let d: &mut [f32; N] = dst.try_into().unwrap();
+    *d = *s;
 }

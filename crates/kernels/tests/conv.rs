@@ -218,3 +218,93 @@ fn conv_bad_arguments_are_errors() {
 fn conv_direct_simd_fallbacks() {
     rerun_with_simd_caps("conv_listed_cases_direct");
 }
+
+#[test]
+fn conv_depthwise_row_blocks() {
+    // The AVX-512 row-block kernel (kernel height 3, 5, 7; vertical stride 1, 2): band
+    // heights around its block sizes (4, 8, 16 rows), widths around whole vectors, a
+    // channel multiplier, horizontal dilation and stride 3, 1 to 3 threads. Without
+    // AVX-512 the same cases run the pitched-run kernel.
+    let mut rng = Rng::new(17);
+    let mut cases = Vec::new();
+    for (k, s) in [(3, 1), (3, 2), (5, 1), (5, 2), (7, 1), (7, 2)] {
+        for (h, w) in [(1, 1), (3, 5), (7, 7), (14, 14), (9, 16), (17, 33), (40, 18)] {
+            let pad = k / 2;
+            if h + 2 * pad < k || w + 2 * pad < k {
+                continue;
+            }
+            cases.push(
+                Conv2d::new([1, 3, h, w], 3, [k, k])
+                    .with_groups(3)
+                    .with_strides([s, s])
+                    .with_pads([pad; 4]),
+            );
+        }
+    }
+    cases.extend([
+        Conv2d::new([2, 4, 12, 20], 8, [3, 3]).with_groups(4).with_pads([1, 0, 2, 1]),
+        Conv2d::new([1, 2, 30, 29], 2, [5, 3])
+            .with_groups(2)
+            .with_dilations([1, 2])
+            .with_pads([2, 2, 2, 2]),
+        Conv2d::new([1, 2, 21, 40], 2, [3, 3])
+            .with_groups(2)
+            .with_strides([1, 3])
+            .with_pads([1; 4]),
+        // Large enough for several bands per plane.
+        Conv2d::new([1, 2, 150, 140], 2, [3, 3]).with_groups(2).with_pads([1; 4]),
+        Conv2d::new([1, 1, 99, 180], 1, [5, 5])
+            .with_groups(1)
+            .with_strides([2, 2])
+            .with_pads([2; 4]),
+    ]);
+    check_all(&cases, true, &mut rng);
+}
+
+#[test]
+fn conv_stems_row_blocks() {
+    // Stems through the row-block kernel: all output channels of a block run on the same
+    // loaded inputs.
+    let mut rng = Rng::new(18);
+    let cases = [
+        Conv2d::new([1, 3, 64, 70], 16, [3, 3]).with_strides([2, 2]).with_pads([1; 4]),
+        Conv2d::new([2, 3, 33, 17], 8, [3, 3]).with_strides([2, 2]).with_pads([0, 1, 1, 0]),
+        Conv2d::new([1, 1, 50, 50], 4, [5, 5]).with_strides([2, 2]).with_pads([2; 4]),
+        Conv2d::new([1, 2, 50, 50], 4, [3, 3]).with_strides([2, 2]).with_pads([1; 4]),
+        Conv2d::new([1, 1, 20, 31], 3, [7, 7]).with_strides([2, 2]).with_pads([3; 4]),
+    ];
+    check_all(&cases, true, &mut rng);
+}
+
+#[test]
+fn conv_pointwise_kernel() {
+    // 1x1 convolutions through the AVX-512 pointwise kernel: output channels around its
+    // block of 8, pixels around its panel of 48 and vector of 16, a single pixel (the
+    // matrix-vector product, input channels around 16), batches, every activation. (One
+    // input channel is the direct kernel's.)
+    let mut rng = Rng::new(19);
+    let mut cases = Vec::new();
+    for (c, m) in [(2, 1), (3, 7), (16, 8), (17, 9), (64, 24), (33, 40), (256, 70)] {
+        for (h, w) in [(1, 1), (1, 5), (4, 4), (7, 7), (3, 16), (1, 48), (7, 9), (14, 14), (10, 31)]
+        {
+            cases.push(Conv2d::new([1 + (c + h) % 2, c, h, w], m, [1, 1]));
+        }
+    }
+    // Few input channels on a large image: several column chunks.
+    cases.push(Conv2d::new([1, 16, 70, 80], 9, [1, 1]));
+    cases.push(Conv2d::new([2, 3, 65, 129], 20, [1, 1]));
+    check_all(&cases, false, &mut rng);
+    for act in all_activations() {
+        for threads in [1, 2] {
+            assert!(!check(&Conv2d::new([1, 20, 7, 7], 19, [1, 1]), act, true, threads, &mut rng));
+            assert!(!check(&Conv2d::new([2, 40, 1, 1], 21, [1, 1]), act, true, threads, &mut rng));
+        }
+    }
+}
+
+#[test]
+fn conv_new_kernels_simd_fallbacks() {
+    rerun_with_simd_caps("conv_depthwise_row_blocks");
+    rerun_with_simd_caps("conv_stems_row_blocks");
+    rerun_with_simd_caps("conv_pointwise_kernel");
+}

@@ -9,10 +9,11 @@
 pub mod alphabet;
 pub mod type_params;
 
-use crate::device::{Backend, DlDevice};
+use crate::device::{Device, DlDevice};
 use crate::dict::Dict;
 use crate::error::{
-    H_ERR_BATCH_SIZE_NOT_SUPPORTED, H_ERR_DL_CLASS_IDS_NOT_UNIQUE, H_ERR_DL_MODEL_RUNTIME,
+    H_ERR_BATCH_SIZE_NOT_SUPPORTED, H_ERR_DL_CLASS_IDS_NOT_UNIQUE,
+    H_ERR_DL_DEVICE_UNSUPPORTED_PRECISION, H_ERR_DL_MODEL_RUNTIME,
     H_ERR_DL_MODEL_UNSUPPORTED_GENPARAM, H_ERR_DL_MODEL_UNSUPPORTED_GENVALUE,
     H_ERR_DL_PARAM_NOT_AVAILABLE, H_ERR_DL_WRONG_BS_MULTIPLIER, HalconError, Result,
 };
@@ -202,7 +203,7 @@ pub fn get_param(model: &DlModel, name: &str) -> Result<Tuple> {
             let device = DlDevice { device: state.device.clone() };
             Ok(Tuple::single(Element::handle(HandleRef::new(device)?)))
         }
-        "runtime" => string("cpu"),
+        "runtime" => string(state.device.runtime()),
         "precision" => string(state.precision),
         "precision_is_converted" => string(bool_string(state.precision_is_converted)),
         "optimize_for_inference" => string(bool_string(state.optimize_for_inference)),
@@ -288,7 +289,50 @@ pub fn set_param(model: &DlModel, name: &str, value: &Tuple) -> Result<()> {
     if name == "runtime_init" {
         return runtime_init(model, value);
     }
-    model.update(|state| set_in_state(state, name, value))
+    if name == "device" {
+        // Checked before the state is locked: asking a plugin device calls the plugin.
+        let device = checked_device(value)?;
+        return model.update(|state| {
+            if device.plugin().is_some() && state.precision_is_converted {
+                return Err(HalconError::new(
+                    H_ERR_DL_MODEL_UNSUPPORTED_GENVALUE,
+                    "GenParamValue: a converted model stays on the interface that converted it; this device belongs to another".to_string(),
+                ));
+            }
+            state.device = device;
+            Ok(())
+        })
+        .map(|()| model.release_other_devices());
+    }
+    model.update(|state| set_in_state(state, name, value))?;
+    if name == "runtime" {
+        model.release_other_devices();
+    }
+    Ok(())
+}
+
+/// The device of a `'device'` value. A plugin device must run the model's precision
+/// (float32 for an unconverted model: 7960 otherwise); it compiles the model on first use.
+fn checked_device(value: &Tuple) -> Result<std::sync::Arc<Device>> {
+    let handle = match value.elements() {
+        [Element::Handle(handle)] => handle.as_ref()?,
+        _ => return Err(value_error("device", "one dl_device handle", value)),
+    };
+    let device = handle.object::<DlDevice>()?.device.clone();
+    if let Some(plugin) = device.plugin() {
+        if !plugin.runs("float32")? {
+            return Err(HalconError::new(
+                H_ERR_DL_DEVICE_UNSUPPORTED_PRECISION,
+                format!(
+                    "GenParamValue: device {} ('{}') does not run 'float32' (its 'precisions': {}); optimize the model for it with optimize_dl_model_for_inference",
+                    device.id,
+                    plugin.plugin.interface,
+                    plugin.strings("precisions")?.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(device)
 }
 
 fn set_in_state(state: &mut ModelState, name: &str, value: &Tuple) -> Result<()> {
@@ -392,22 +436,13 @@ fn set_in_state(state: &mut ModelState, name: &str, value: &Tuple) -> Result<()>
             };
             state.meta_data = handle.object::<Dict>()?.snapshot();
         }
-        "device" => {
-            let handle = match value.elements() {
-                [Element::Handle(handle)] => handle.as_ref()?,
-                _ => return Err(value_error(name, "one dl_device handle", value)),
-            };
-            let device = handle.object::<DlDevice>()?.device.clone();
-            let Backend::Native(_) = &device.backend;
-            state.device = device;
-        }
         "runtime" => match single_string(name, value)? {
-            "cpu" => state.device = crate::device::all_devices()?[0].clone(),
+            "cpu" => state.device = crate::device::native_device()?.clone(),
             other => {
                 return Err(HalconError::new(
                     H_ERR_DL_MODEL_RUNTIME,
                     format!(
-                        "runtime '{other}' is not available (this build runs on 'cpu'; use 'device' for AI2 devices)"
+                        "runtime '{other}' is not available (this build runs on 'cpu'; set 'device' to a dl_device handle for AI2 devices)"
                     ),
                 ));
             }

@@ -31,6 +31,10 @@ pub(crate) const BETA: &str = "dlopt_activation_beta";
 
 /// The activation fused into `node` (see the module documentation), [`Activation::None`]
 /// if there is none; an unknown name is unsupported, a misplaced parameter is invalid.
+/// The names `dlopt_activation` may take (what [`fused_activation`] accepts).
+pub const FUSED_ACTIVATIONS: &[&str] =
+    &["Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid", "LeakyRelu", "Silu", "Tanh"];
+
 pub(crate) fn fused_activation(node: &Node) -> Result<Activation> {
     let attributes = &node.attributes;
     let alpha = attributes.float(ALPHA)?;

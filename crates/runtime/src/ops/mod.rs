@@ -19,6 +19,8 @@ use std::sync::OnceLock;
 
 use crate::op::BuildFn;
 
+pub use fused_activation::FUSED_ACTIVATIONS;
+
 /// Operators by (domain, op type); the ONNX domain is stored as `""`.
 #[derive(Default)]
 pub struct Registry {

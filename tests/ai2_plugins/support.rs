@@ -1,0 +1,67 @@
+//! Builds the test plugins of `tests/ai2_plugins/` and lays them out in plugin directories.
+//! Included with `#[path]` by the tests that load them (`ai2_faults.rs`, `c_tests.rs`).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The test plugins, by folder name under `tests/ai2_plugins/` (package `ai2-test-<name>`
+/// with `_` as `-`, library `libai2_test_<name>.so`).
+pub const TEST_PLUGINS: &[&str] =
+    &["good", "errors", "malformed", "exec_fails", "init_fails", "future_abi", "no_api"];
+
+/// `target/<profile>` (tests run from `target/<profile>/deps/`).
+fn profile_dir() -> PathBuf {
+    let executable = std::env::current_exe().expect("current_exe");
+    executable.parent().and_then(Path::parent).expect("target/<profile>/deps").to_path_buf()
+}
+
+/// Builds every test plugin with a nested `cargo build` of the same profile (once per
+/// process) and returns the directory holding the libraries.
+pub fn built_plugins() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = profile_dir();
+        let profile = match dir.file_name().and_then(|name| name.to_str()) {
+            Some("debug") => "dev".to_string(),
+            Some(name) => name.to_string(),
+            None => panic!("cannot tell the cargo profile from {}", dir.display()),
+        };
+        let mut command = Command::new(env!("CARGO"));
+        command.args(["build", "--profile", &profile]);
+        for name in TEST_PLUGINS {
+            command.args(["-p", &format!("ai2-test-{}", name.replace('_', "-"))]);
+        }
+        let output =
+            command.current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("cannot run cargo");
+        assert!(
+            output.status.success(),
+            "building the test plugins failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        dir
+    })
+}
+
+/// The built library of test plugin `name`.
+pub fn library(name: &str) -> PathBuf {
+    built_plugins().join(format!("libai2_test_{name}.so"))
+}
+
+/// A new directory holding copies of the given test plugins (under their own file names).
+pub fn plugin_dir(plugins: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("plugin dir");
+    for name in plugins {
+        let source = library(name);
+        std::fs::copy(&source, dir.path().join(source.file_name().unwrap()))
+            .unwrap_or_else(|error| panic!("copy {}: {error}", source.display()));
+    }
+    dir
+}
+
+/// The plugin directory the C test `name` runs with (`plugins.c`: the good plugin and one
+/// that fails to initialize), or `None` for C tests that load no plugins.
+pub fn c_test_plugin_dir(name: &str) -> Option<tempfile::TempDir> {
+    (name == "plugins").then(|| plugin_dir(&["good", "init_fails"]))
+}
