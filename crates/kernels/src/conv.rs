@@ -5,7 +5,7 @@
 //!   keeps a copy of the weights and bias.
 //! * Depthwise convolutions (`groups == in_channels`, any channel multiplier) and
 //!   convolutions with a tiny reduction and few output channels per group (an RGB stem)
-//!   use the direct kernel in `direct.rs`: a GEMM would have `k = C/g * kh * kw` of 9 to
+//!   use the direct kernel in `direct/`: a GEMM would have `k = C/g * kh * kw` of 9 to
 //!   32, far too small to be efficient.
 //! * Pointwise convolutions (1x1, stride 1, unpadded, one group) on AVX-512 CPUs use the
 //!   kernel in `pointwise.rs` (weights packed in blocks of 8 output channels, the input

@@ -47,7 +47,7 @@
 //! the small images of classifiers such as PP-LCNet, where per-call and per-row overheads
 //! and the `gemm` crate's per-call packing dominated:
 //!
-//! * Depthwise / stem convolution in *row blocks* (`direct.rs`): the input band copied
+//! * Depthwise / stem convolution in *row blocks* (`direct/`): the input band copied
 //!   once into zero-padded, stride-phase-split planes, then blocks of 16 output rows x
 //!   16 columns in registers, the rows of a block sharing their loads, bias and
 //!   activation applied before the store.
