@@ -2025,16 +2025,31 @@ Herror clear_obj(Hobject objects);
  * from the first input [N, C, H, W]; its metadata becomes `'meta_data'`; a `character`
  * metadata entry (PaddleOCR) becomes the OCR alphabet.
  *
+ * A converted model (written after `optimize_dl_model_for_inference`) stays converted: it is
+ * bound to a device of the AI² interface that converted it (the device it was converted
+ * for if present) and its compiled models are loaded from the file, validated by the
+ * plugin.
+ *
  * Errors: file not found 5200; ONNX problems `H_ERR_DL_READ_ONNX` (7801) naming the node,
  * operator and reason; a corrupt or truncated dlopt file `H_ERR_DL_FILE_READ` (7780); a
- * newer format version `H_ERR_DL_FILE_WRONG_VERSION` (7782).
+ * newer format version `H_ERR_DL_FILE_WRONG_VERSION` (7782). A converted model whose
+ * plugin is not loaded: 4320 naming the interface, plugin and device (or the plugin's load
+ * error, 8600 / 8602 / 8603 / 4320, if it failed to load); no device of the interface runs
+ * the precision: 7960; the plugin refuses a compiled artifact (corrupt, another plugin
+ * version, another CPU): 4320 "incompatible compiled artifact: <reason>". A converted model
+ * runs nowhere else: convert the original model again on this machine.
  */
 Herror read_dl_model(struct Htuple file_name, struct Htuple *dl_model_handle);
 
 /**
  * Writes the model to `FileName` in dlopt's model format, atomically. `read_dl_model`
- * restores it with bit-identical results. The device is not stored (as in HALCON).
- * Errors: cannot write `H_ERR_DL_FILE_WRITE` (7781) naming the file and the reason.
+ * restores it with bit-identical results. The device is not stored (as in HALCON). A
+ * converted model is stored with its conversion (precision, interface, plugin name and
+ * version, ABI version, device name and info, options) and the plugin's serialized
+ * compiled model for every input shape compiled so far on its device (none if the plugin
+ * cannot serialize: it compiles again after reading).
+ * Errors: cannot write `H_ERR_DL_FILE_WRITE` (7781) naming the file and the reason; the
+ * plugin's error if it fails to serialize a compiled model.
  */
 Herror write_dl_model(struct Htuple dl_model_handle, struct Htuple file_name);
 
@@ -2076,6 +2091,44 @@ Herror apply_dl_model(struct Htuple dl_model_handle,
  * Clears models (HALCON's legacy operator; the same as `clear_handle`).
  */
 Herror clear_dl_model(struct Htuple dl_model_handle);
+
+/**
+ * Converts `DLModelHandle` for the AI² device `DLDeviceHandle` to `Precision` and returns the
+ * converted model in `*DLModelHandleConverted` and a report (a dict) in
+ * `*ConversionReport`. The input model is not changed.
+ *
+ * - `DLDeviceHandle`: one device whose `'conversion_supported'` is `'true'` (a device of an
+ *   AI² plugin; the native device cannot convert).
+ * - `Precision`: `'float32'`, `'float16'`, `'bfloat16'` or `'int8'`. A precision in the
+ *   device's `'cast_precisions'` is a cast and needs no samples. Calibration precisions
+ *   (`'int8'`) are not implemented yet.
+ * - `DLSamples`: sample dicts as for `apply_dl_model` (may be empty for a cast). Given
+ *   samples are run by the float32 model and the converted model; the report's
+ *   `'agreement'` compares them.
+ * - `GenParam`: a dict of the device's options (keys from its
+ *   `'optimize_for_inference_params'`, missing keys take the defaults), or `[]`.
+ *
+ * The converted model has `'precision'` set, `'precision_is_converted'` `'true'`, the
+ * device set if it runs the precision, and is frozen: only a few parameters stay settable
+ * (7916 for the others, see docs/model-parameters.md), `'device'` and `'runtime'` accept
+ * only devices of the converting interface (7917). The report's keys are documented in
+ * docs/model-parameters.md ("Conversion report").
+ *
+ * Errors: `Precision` not one of the four 1303 (not a string 1203); `GenParam` not a dict
+ * handle or `[]` 1205 / 1405; more than one device 1402; the model is converted already
+ * 7917; the device cannot convert (native, or no cast or calibration precisions) 4320; the
+ * precision is not among the device's cast or calibration precisions 7960; a calibration
+ * precision 4320 (not implemented yet); an unknown `GenParam` key or a value of the wrong
+ * kind 4321 naming it; samples as in `apply_dl_model` (7783, 9001, 3359, 7735); the plugin's
+ * errors while compiling (4320 naming unsupported nodes, 4321 for refused options).
+ */
+Herror optimize_dl_model_for_inference(struct Htuple dl_model_handle,
+                                       struct Htuple dl_device_handle,
+                                       struct Htuple precision,
+                                       struct Htuple dl_samples,
+                                       struct Htuple gen_param,
+                                       struct Htuple *dl_model_handle_converted,
+                                       struct Htuple *conversion_report);
 
 /**
  * `*Information` receives what `Query` asks for:
@@ -2256,6 +2309,7 @@ Herror destroy_tuple(struct Htuple tuple);
 #define T_get_dl_model_param get_dl_model_param
 #define T_set_dl_model_param set_dl_model_param
 #define T_apply_dl_model apply_dl_model
+#define T_optimize_dl_model_for_inference optimize_dl_model_for_inference
 #define T_clear_dl_model clear_dl_model
 #define T_query_available_dl_devices query_available_dl_devices
 #define T_get_dl_device_param get_dl_device_param

@@ -122,6 +122,7 @@ fn giant_lengths_and_newer_versions_are_refused_cleanly() {
     expect_read_error(&bytes, "giant section length");
     let mut newer = valid_file();
     newer[8] = 2;
+    newer[10..12].copy_from_slice(&0u16.to_le_bytes());
     let error = decode(&newer).err().unwrap();
     assert_eq!(error.code, H_ERR_DL_FILE_WRONG_VERSION);
     assert!(error.message.contains("2.0"), "{}", error.message);

@@ -5,12 +5,17 @@
 //! section   tag [u8; 4] | payload length u64 | payload CRC-32 u32 | payload
 //! sections  "GRPH": the graph as ONNX (dlopt's optimized graph, weights included)
 //!           "PRMS": the model parameters as a dlopt binary dict (see `params_dict`)
+//!           "CONV": converted models only (format 1.1): the conversion (precision,
+//!                   interface, plugin, device, options), see `convert::section`
+//!           "ARTF": converted models only, one per compiled input shape: the shape and
+//!                   the plugin's serialized artifact
 //! ```
 //!
 //! Unknown sections are skipped (a newer minor version may add some); an unknown major
 //! version is `H_ERR_DL_FILE_WRONG_VERSION` (7782); a truncated or corrupt file is
 //! `H_ERR_DL_FILE_READ` (7780) naming the problem. Lengths are checked against the file
-//! before anything is allocated. Runtime settings (the device) are not stored, as in HALCON.
+//! before anything is allocated. Runtime settings (the device) are not stored, as in HALCON;
+//! a converted model is bound to a device of its interface again when it is read.
 
 use crate::dict::files::binary;
 use crate::dict::{Dict, DictKey, DictValue, KeyRef, UnserializablePolicy};
@@ -18,6 +23,7 @@ use crate::error::{H_ERR_DL_FILE_READ, H_ERR_DL_FILE_WRONG_VERSION, HalconError,
 use crate::handle::HandleRef;
 use crate::tuple::{Element, Tuple};
 
+use super::convert::section::{self, StoredArtifact};
 use super::model_type::ModelType;
 use super::params::alphabet::Alphabet;
 use super::params::type_params;
@@ -26,9 +32,10 @@ use super::{DlModel, ModelState};
 /// The first bytes of a dlopt model file.
 pub const MAGIC: &[u8; 8] = b"DLOPTMDL";
 const MAJOR_VERSION: u16 = 1;
-const MINOR_VERSION: u16 = 0;
+const MINOR_VERSION: u16 = 1;
 
-fn corrupt(message: impl Into<String>) -> HalconError {
+/// A 7780 error (`H_ERR_DL_FILE_READ`) saying what is wrong with the file.
+pub(crate) fn corrupt(message: impl Into<String>) -> HalconError {
     HalconError::new(H_ERR_DL_FILE_READ, message.into())
 }
 
@@ -39,8 +46,22 @@ fn section(out: &mut Vec<u8>, tag: &[u8; 4], payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
-/// The bytes of a model file for `state`.
+/// The bytes of a model file for `state`, without compiled artifacts (a converted model
+/// written so is compiled again when read).
 pub fn encode(state: &ModelState) -> Result<Vec<u8>> {
+    encode_with(state, &[])
+}
+
+/// The bytes of a model file for `model`: its state and, for a converted model, the
+/// artifacts of the models its plugin compiled (see [`section::artifacts_of`]).
+pub fn encode_model(model: &DlModel) -> Result<Vec<u8>> {
+    let state = model.state();
+    let artifacts = section::artifacts_of(model, &state)
+        .map_err(|error| error.context("cannot serialize the converted model's compiled artifacts"))?;
+    encode_with(&state, &artifacts)
+}
+
+fn encode_with(state: &ModelState, artifacts: &[StoredArtifact]) -> Result<Vec<u8>> {
     let graph = dlopt_graph::export_model(&state.graph).map_err(|error| {
         HalconError::new(
             crate::error::H_ERR_DL_FILE_WRITE,
@@ -49,13 +70,34 @@ pub fn encode(state: &ModelState) -> Result<Vec<u8>> {
     })?;
     let params =
         binary::encode(&HandleRef::new(params_dict(state)?)?, UnserializablePolicy::Raise)?;
-    let mut out = Vec::with_capacity(graph.len() + params.len() + 64);
+    let conversion = match &state.conversion {
+        Some(conversion) => Some(section::encode_conversion(conversion, artifacts.len())?),
+        None => None,
+    };
+    let artifacts: Vec<Vec<u8>> = if conversion.is_some() {
+        artifacts.iter().map(section::encode_artifact).collect()
+    } else {
+        Vec::new()
+    };
+    let count = 2 + conversion.iter().count() + artifacts.len();
+    let size = graph.len()
+        + params.len()
+        + conversion.as_ref().map_or(0, Vec::len)
+        + artifacts.iter().map(Vec::len).sum::<usize>()
+        + 16 * (count + 1);
+    let mut out = Vec::with_capacity(size);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&MAJOR_VERSION.to_le_bytes());
     out.extend_from_slice(&MINOR_VERSION.to_le_bytes());
-    out.extend_from_slice(&2u32.to_le_bytes());
+    out.extend_from_slice(&(count as u32).to_le_bytes());
     section(&mut out, b"GRPH", &graph);
     section(&mut out, b"PRMS", &params);
+    if let Some(conversion) = &conversion {
+        section(&mut out, b"CONV", conversion);
+    }
+    for artifact in &artifacts {
+        section(&mut out, b"ARTF", artifact);
+    }
     Ok(out)
 }
 
@@ -96,7 +138,7 @@ fn params_dict(state: &ModelState) -> Result<Dict> {
     put(
         &dict,
         "precision_is_converted",
-        Tuple::from_integers([state.precision_is_converted as i64]),
+        Tuple::from_integers([state.is_converted() as i64]),
     );
     put(
         &dict,
@@ -123,6 +165,8 @@ fn params_dict(state: &ModelState) -> Result<Dict> {
 struct Sections<'a> {
     graph: &'a [u8],
     params: &'a [u8],
+    conversion: Option<&'a [u8]>,
+    artifacts: Vec<&'a [u8]>,
 }
 
 fn split_sections(bytes: &[u8]) -> Result<Sections<'_>> {
@@ -140,7 +184,8 @@ fn split_sections(bytes: &[u8]) -> Result<Sections<'_>> {
         ));
     }
     let count = u32::from_le_bytes(bytes[12..16].try_into().unwrap());
-    let (mut graph, mut params) = (None, None);
+    let (mut graph, mut params, mut conversion) = (None, None, None);
+    let mut artifacts = Vec::new();
     let mut at = 16usize;
     for index in 0..count {
         if bytes.len() - at < 16 {
@@ -168,6 +213,8 @@ fn split_sections(bytes: &[u8]) -> Result<Sections<'_>> {
         match &tag {
             b"GRPH" => graph = Some(payload),
             b"PRMS" => params = Some(payload),
+            b"CONV" => conversion = Some(payload),
+            b"ARTF" => artifacts.push(payload),
             _ => {}
         }
     }
@@ -178,24 +225,24 @@ fn split_sections(bytes: &[u8]) -> Result<Sections<'_>> {
         )));
     }
     match (graph, params) {
-        (Some(graph), Some(params)) => Ok(Sections { graph, params }),
+        (Some(graph), Some(params)) => Ok(Sections { graph, params, conversion, artifacts }),
         _ => Err(corrupt("the file lacks its graph or parameter section")),
     }
 }
 
-fn tuple_of(dict: &Dict, key: &str) -> Result<Tuple> {
+pub(crate) fn tuple_of(dict: &Dict, key: &str) -> Result<Tuple> {
     dict.get_tuple(KeyRef::String(key))
         .map_err(|_| corrupt(format!("the parameter section lacks '{key}'")))
 }
 
-fn integer_of(dict: &Dict, key: &str) -> Result<i64> {
+pub(crate) fn integer_of(dict: &Dict, key: &str) -> Result<i64> {
     match tuple_of(dict, key)?.elements() {
         [Element::Integer(value)] => Ok(*value),
         _ => Err(corrupt(format!("parameter '{key}' is not one integer"))),
     }
 }
 
-fn strings_of(dict: &Dict, key: &str) -> Result<Vec<String>> {
+pub(crate) fn strings_of(dict: &Dict, key: &str) -> Result<Vec<String>> {
     tuple_of(dict, key)?
         .elements()
         .iter()
@@ -206,7 +253,7 @@ fn strings_of(dict: &Dict, key: &str) -> Result<Vec<String>> {
         .collect()
 }
 
-fn nested_dict(dict: &Dict, key: &str) -> Result<std::sync::Arc<Dict>> {
+pub(crate) fn nested_dict(dict: &Dict, key: &str) -> Result<std::sync::Arc<Dict>> {
     match tuple_of(dict, key)?.elements() {
         [Element::Handle(handle)] => handle.as_ref()?.object_arc::<Dict>(),
         _ => Err(corrupt(format!("parameter '{key}' is not a dict"))),
@@ -260,7 +307,7 @@ pub fn decode(bytes: &[u8]) -> Result<DlModel> {
         alphabet.restrict(&strings_of(&params, "alphabet")?)?;
         state.alphabet = alphabet;
     }
-    state.precision_is_converted = integer_of(&params, "precision_is_converted")? != 0;
+    let converted = integer_of(&params, "precision_is_converted")? != 0;
     state.optimize_for_inference = integer_of(&params, "optimize_for_inference")? != 0;
     for (key, value) in nested_dict(&params, "type_params")?.snapshot() {
         if let (DictKey::String(key), DictValue::Tuple(value)) = (key, value) {
@@ -275,5 +322,24 @@ pub fn decode(bytes: &[u8]) -> Result<DlModel> {
         }
     }
     state.meta_data = nested_dict(&params, "meta_data")?.snapshot();
-    Ok(DlModel::new(state))
+    match (converted, sections.conversion) {
+        (false, None) if sections.artifacts.is_empty() => Ok(DlModel::new(state)),
+        (true, Some(payload)) => {
+            let (conversion, announced) = section::decode_conversion(payload)?;
+            if announced != sections.artifacts.len() {
+                return Err(corrupt(format!(
+                    "the conversion announces {announced} compiled artifacts, the file has {}",
+                    sections.artifacts.len()
+                )));
+            }
+            let artifacts = sections
+                .artifacts
+                .iter()
+                .map(|payload| section::decode_artifact(payload))
+                .collect::<Result<Vec<_>>>()?;
+            section::restore(state, conversion, artifacts)
+        }
+        (true, None) => Err(corrupt("the model is marked converted but lacks its conversion section")),
+        (false, _) => Err(corrupt("the model is not marked converted but has conversion sections")),
+    }
 }

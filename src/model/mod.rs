@@ -4,8 +4,10 @@
 //! The state is immutable and shared: `set_dl_model_param` replaces it, so inference that is
 //! running keeps the state it started with and is never blocked by a parameter change.
 //! Execution plans are cached per input shape and thread count; on a plugin device,
-//! compiled models are cached per input shape (see [`crate::plugin::compiled`]).
+//! compiled models are cached per input shape (see [`crate::plugin::compiled`]), in the
+//! model's precision (float32, or the precision of a converted model, see [`convert`]).
 
+pub mod convert;
 pub mod file;
 pub mod geometry;
 pub mod import;
@@ -24,11 +26,13 @@ use dlopt_runtime::{BuildOptions, Plan};
 use crate::device::{Backend, Device, native_device};
 use crate::dict::{Dict, DictKey, DictValue};
 use crate::error::{
-    H_ERR_CNN_INFERENCE_FAILED, H_ERR_DL_CLASS_IDS_INVALID, H_ERR_DL_NO_INFERENCE_INPUTS,
-    HalconError, Result,
+    H_ERR_CNN_INFERENCE_FAILED, H_ERR_DL_CLASS_IDS_INVALID, H_ERR_DL_MODEL_CONVERTED_UNSUPPORTED,
+    H_ERR_DL_NO_INFERENCE_INPUTS, HalconError, Result,
 };
 use crate::handle::{HandleKind, HandleObject, HandleRef};
-use crate::plugin::compiled::CompiledCache;
+use crate::plugin::compiled::{CompileSpec, CompiledCache, CompiledModel};
+
+use convert::Conversion;
 
 use geometry::ImageGeometry;
 use model_type::ModelType;
@@ -64,10 +68,12 @@ pub struct ModelState {
     pub alphabet: Alphabet,
     /// Parameters of specific types.
     pub type_params: TypeParams,
-    /// `'precision'`.
+    /// `'precision'`: `'float32'`, or the precision a conversion gave the model.
     pub precision: &'static str,
-    /// `'precision_is_converted'`.
-    pub precision_is_converted: bool,
+    /// The conversion by `optimize_dl_model_for_inference` (`None`: not converted). A
+    /// converted model is frozen (see [`params::converted`]) and runs only on devices of
+    /// the AI² interface that converted it.
+    pub conversion: Option<Arc<Conversion>>,
     /// `'optimize_for_inference'`.
     pub optimize_for_inference: bool,
 }
@@ -109,9 +115,39 @@ impl ModelState {
             alphabet,
             type_params: TypeParams::default(),
             precision: "float32",
-            precision_is_converted: false,
+            conversion: None,
             optimize_for_inference: false,
         })
+    }
+
+    /// `'precision_is_converted'`: whether `optimize_dl_model_for_inference` made the model.
+    pub fn is_converted(&self) -> bool {
+        self.conversion.is_some()
+    }
+
+    /// How a plugin device compiles this model: float32 without options, or as converted.
+    pub fn compile_spec(&self) -> CompileSpec<'_> {
+        match &self.conversion {
+            Some(conversion) => conversion.compile_spec(),
+            None => CompileSpec::PLAIN,
+        }
+    }
+
+    /// The input shape of one batch when the model fixes it (batch, channels, height,
+    /// width all known), e.g. to compile before the first sample arrives.
+    pub fn fixed_input_shape(&self) -> Option<Vec<usize>> {
+        match &self.geometry {
+            Some(geometry) => Some(vec![
+                geometry.fixed_batch.unwrap_or(self.batch_size),
+                geometry.channels.size()?,
+                geometry.height.size()?,
+                geometry.width.size()?,
+            ]),
+            None => {
+                let input = self.graph.value(*self.graph.inputs.first()?);
+                input.shape.as_deref().and_then(dlopt_graph::shape::fixed_shape)
+            }
+        }
     }
 
     /// The graph's output names, in order.
@@ -233,24 +269,48 @@ impl DlModel {
     }
 
     /// Runs the network on one input tensor on the model's device: the native runtime, or
-    /// the plugin device's compiled model for this input shape (compiled in float32 on
-    /// first use).
+    /// the plugin device's compiled model for this input shape (compiled on first use in
+    /// the model's precision). A converted model on the native device is 7917.
     pub fn run_tensor(&self, state: &ModelState, input: Tensor) -> Result<Vec<Tensor>> {
         let native = match &state.device.backend {
             Backend::Native(native) => native,
-            Backend::Plugin(device) => {
-                let compiled = self.compiled.get_or_compile(
-                    &state.graph,
-                    state.device.id,
-                    device,
-                    input.shape(),
-                )?;
-                return compiled.execute(&[input]);
-            }
+            Backend::Plugin(_) => return self.compiled_for(state, input.shape())?.execute(&[input]),
         };
+        if let Some(conversion) = &state.conversion {
+            return Err(not_on_native(conversion));
+        }
         let threads = native.threads();
         let plan = self.plan_for(state, input.shape(), threads)?;
         native.run(|| plan.run(&[input])).map_err(inference_error)
+    }
+
+    /// The compiled model for `shape` on the state's plugin device: cached, or compiled now
+    /// in the state's precision. Errors: 4320 if the device is not a plugin device.
+    pub fn compiled_for(&self, state: &ModelState, shape: &[usize]) -> Result<Arc<CompiledModel>> {
+        let Backend::Plugin(device) = &state.device.backend else {
+            return Err(HalconError::new(
+                crate::error::H_ERR_HAI2_ERROR,
+                "the model's device is the native runtime, which compiles nothing",
+            ));
+        };
+        self.compiled.get_or_compile(
+            &state.graph,
+            state.device.id,
+            device,
+            shape,
+            state.compile_spec(),
+        )
+    }
+
+    /// The models compiled for the state's graph and device, with their input shapes
+    /// (least recently used first).
+    pub fn compiled_models_of(&self, state: &ModelState) -> Vec<(Vec<usize>, Arc<CompiledModel>)> {
+        self.compiled.compiled_for(&state.graph, state.device.id)
+    }
+
+    /// Adds a compiled model (e.g. one loaded from a file) for the state's graph and device.
+    pub fn add_compiled(&self, state: &ModelState, shape: &[usize], compiled: CompiledModel) {
+        self.compiled.insert(&state.graph, state.device.id, shape, Arc::new(compiled));
     }
 
     /// The number of compiled models cached for plugin devices (for tests and summaries).
@@ -268,24 +328,12 @@ impl DlModel {
     /// `apply_dl_model`: one result dict per sample, in order.
     pub fn apply(&self, samples: &[HandleRef], requested: &[&str]) -> Result<Vec<Dict>> {
         let state = self.state();
-        let geometry = state.geometry.as_ref().ok_or_else(|| {
-            HalconError::new(
-                H_ERR_DL_NO_INFERENCE_INPUTS,
-                "the model's first input is not an image tensor [N, C, H, W], so samples cannot feed it",
-            )
-        })?;
         let keys = select_keys(&state, requested)?;
-        let images = samples
-            .iter()
-            .enumerate()
-            .map(|(index, sample)| sample_image(index, sample, geometry))
-            .collect::<Result<Vec<SampleImage>>>()?;
+        let images = checked_images(&state, samples, "DLSampleBatch")?;
         let output_names = state.output_names();
         let mut results = Vec::with_capacity(images.len());
         for (chunk_index, group) in images.chunks(state.batch_size).enumerate() {
-            let batch = geometry.fixed_batch.unwrap_or(group.len()).max(group.len());
-            let refs: Vec<&SampleImage> = group.iter().collect();
-            let input = batch_tensor(&refs, batch, chunk_index * state.batch_size)?;
+            let (input, batch) = batch_input(&state, group, chunk_index)?;
             let outputs = self.run_tensor(&state, input)?;
             let batch_outputs = BatchOutputs {
                 tensors: &outputs,
@@ -297,4 +345,48 @@ impl DlModel {
         }
         Ok(results)
     }
+}
+
+/// The error of running a converted model on the native runtime (7917).
+fn not_on_native(conversion: &Conversion) -> HalconError {
+    HalconError::new(
+        H_ERR_DL_MODEL_CONVERTED_UNSUPPORTED,
+        format!(
+            "the model was converted to '{}' by AI² interface '{}' and runs only on its devices; the native runtime cannot run it (set 'device' to a device of '{}')",
+            conversion.precision, conversion.interface, conversion.interface
+        ),
+    )
+}
+
+/// The checked images of `samples` (a tuple of sample dicts passed as parameter `what`).
+/// Errors: the model takes no images (7794); the errors of [`sample_image`].
+pub fn checked_images(
+    state: &ModelState,
+    samples: &[HandleRef],
+    what: &str,
+) -> Result<Vec<SampleImage>> {
+    let geometry = state.geometry.as_ref().ok_or_else(|| {
+        HalconError::new(
+            H_ERR_DL_NO_INFERENCE_INPUTS,
+            "the model's first input is not an image tensor [N, C, H, W], so samples cannot feed it",
+        )
+    })?;
+    samples
+        .iter()
+        .enumerate()
+        .map(|(index, sample)| sample_image(what, index, sample, geometry))
+        .collect()
+}
+
+/// The input tensor of chunk `chunk_index` (at most `'batch_size'` images) and its batch
+/// size: the graph's fixed batch (the rest zero padding) or the chunk's length.
+pub fn batch_input(
+    state: &ModelState,
+    group: &[SampleImage],
+    chunk_index: usize,
+) -> Result<(Tensor, usize)> {
+    let fixed = state.geometry.as_ref().and_then(|geometry| geometry.fixed_batch);
+    let batch = fixed.unwrap_or(group.len()).max(group.len());
+    let refs: Vec<&SampleImage> = group.iter().collect();
+    Ok((batch_tensor(&refs, batch, chunk_index * state.batch_size)?, batch))
 }

@@ -21,22 +21,24 @@ pub struct SampleImage {
     pub image: Arc<Image>,
 }
 
-/// Reads and checks the `'image'` of sample `index` (for messages) in `dict`.
+/// Reads and checks the `'image'` of sample `index` of parameter `what` (for messages, e.g.
+/// `DLSampleBatch`) in `dict`.
 ///
 /// Errors: no `'image'` key (7783), not an image (7783), pixel type other than `'real'`
 /// (9001), wrong channel count (3359), size different from the model's (7735).
 pub fn sample_image(
+    what: &str,
     index: usize,
     dict: &HandleRef,
     geometry: &ImageGeometry,
 ) -> Result<SampleImage> {
     let dict = dict
         .object_arc::<Dict>()
-        .map_err(|error| error.context(format!("DLSampleBatch[{index}]")))?;
+        .map_err(|error| error.context(format!("{what}[{index}]")))?;
     let missing = || {
         HalconError::new(
             H_ERR_DL_INPUTS_MISSING,
-            format!("DLSampleBatch[{index}] has no 'image' (an iconic object)"),
+            format!("{what}[{index}] has no 'image' (an iconic object)"),
         )
     };
     let value =
@@ -47,7 +49,7 @@ pub fn sample_image(
             return Err(HalconError::new(
                 H_ERR_DL_INPUTS_MISSING,
                 format!(
-                    "DLSampleBatch[{index}]: 'image' holds a tuple, not an image (use set_dict_object)"
+                    "{what}[{index}]: 'image' holds a tuple, not an image (use set_dict_object)"
                 ),
             ));
         }
@@ -55,12 +57,12 @@ pub fn sample_image(
     };
     let image = handle
         .object_arc::<Image>()
-        .map_err(|error| error.context(format!("DLSampleBatch[{index}] 'image'")))?;
+        .map_err(|error| error.context(format!("{what}[{index}] 'image'")))?;
     if image.pixel_type() != PixelType::Real {
         return Err(HalconError::new(
             H_ERR_WIT,
             format!(
-                "DLSampleBatch[{index}]: 'image' has pixel type '{}', apply_dl_model needs a preprocessed 'real' image",
+                "{what}[{index}]: 'image' has pixel type '{}', apply_dl_model needs a preprocessed 'real' image",
                 image.pixel_type()
             ),
         ));
@@ -71,7 +73,7 @@ pub fn sample_image(
             return Err(HalconError::new(
                 H_ERR_WRNUMCHAN,
                 format!(
-                    "DLSampleBatch[{index}]: 'image' has {channels} channels, the model takes {expected}"
+                    "{what}[{index}]: 'image' has {channels} channels, the model takes {expected}"
                 ),
             ));
         }
@@ -86,7 +88,7 @@ pub fn sample_image(
                 return Err(HalconError::new(
                     H_ERR_CNN_INVALID_SHAPE,
                     format!(
-                        "DLSampleBatch[{index}]: 'image' is {} x {}, the model's image_{name} is {expected}",
+                        "{what}[{index}]: 'image' is {} x {}, the model's image_{name} is {expected}",
                         size.width, size.height
                     ),
                 ));

@@ -1,9 +1,11 @@
 //! Models compiled by a plugin, and the per-model cache of them.
 //!
 //! Compiling: the host specialises the graph for the input shape ([`super::graph`]), asks
-//! the device which nodes it cannot run in float32 (`check_support`: unsupported nodes are
-//! reported by name with the plugin's reasons, 4320, instead of a bare compile error), then
-//! compiles with no options and the host's log / progress / cancellation callbacks.
+//! the device which nodes it cannot run at the model's precision (`check_support`:
+//! unsupported nodes are reported by name with the plugin's reasons, 4320, instead of a
+//! bare compile error), then compiles with the precision and options of a [`CompileSpec`]
+//! (float32 and no options for an unconverted model; the conversion's precision and
+//! `GenParam` for a converted one) and the host's log / progress / cancellation callbacks.
 //!
 //! Executing: host-owned buffers, sized from the specialised graph. Calls on one compiled
 //! model are serialised unless its device reports `"execute_concurrently"` = 1.
@@ -16,31 +18,61 @@ use std::ffi::{CStr, c_char, c_void};
 use std::sync::Arc;
 
 use dlopt_ai2::abi::{
-    DLOPT_AI2_VALUE_MAP, DlAi2Buffer, DlAi2Callbacks, DlAi2CompileArgs, DlAi2Compiled,
+    DlAi2Buffer, DlAi2Callbacks, DlAi2CompileArgs, DlAi2Compiled,
 };
 use dlopt_graph::{DataType, Graph, Tensor, TensorData, with_tensor_data};
 use parking_lot::Mutex;
 
 use crate::error::{H_ERR_HAI2_ERROR, HalconError, Result};
+use crate::tuple::Tuple;
 
 use super::LoadedPlugin;
 use super::device::PluginDevice;
 use super::error::ErrorContext;
 use super::graph::{AbiGraph, specialize, tensor_bytes, value_info};
 use super::log::{self, LogSource};
-use super::value::{PluginValue, empty_value};
+use super::value::{CArena, PluginValue, tuple_to_value};
 
 /// The precision models are compiled in when a device is set on an unconverted model.
-pub const PLAIN_PRECISION: &CStr = c"float32";
+pub const PLAIN_PRECISION: &str = "float32";
+
+/// What a graph is compiled as: a precision and the options passed to `compile` (the
+/// `GenParam` of `optimize_dl_model_for_inference`, defaults filled in).
+#[derive(Clone, Copy, Debug)]
+pub struct CompileSpec<'a> {
+    /// `"float32"`, `"float16"`, `"bfloat16"` or `"int8"`.
+    pub precision: &'a str,
+    /// The options map, in order.
+    pub options: &'a [(String, Tuple)],
+}
+
+impl CompileSpec<'static> {
+    /// float32 without options: how unconverted models are compiled.
+    pub const PLAIN: CompileSpec<'static> = CompileSpec { precision: PLAIN_PRECISION, options: &[] };
+}
+
+impl CompileSpec<'_> {
+    /// The options as a `DlAi2Value` map laid out in `arena`. Errors (4321): a value that
+    /// cannot cross (see [`tuple_to_value`]), naming its key.
+    pub fn options_value(&self, arena: &mut CArena) -> Result<dlopt_ai2::abi::DlAi2Value> {
+        let mut entries = Vec::with_capacity(self.options.len());
+        for (key, tuple) in self.options {
+            let value = tuple_to_value(arena, tuple)
+                .map_err(|error| error.context(format!("GenParam '{key}'")))?;
+            entries.push((key.clone(), value));
+        }
+        arena.map_value(entries)
+    }
+}
 
 /// A model compiled by a plugin for one device and input shape.
 pub struct CompiledModel {
-    plugin: Arc<LoadedPlugin>,
-    handle: *mut DlAi2Compiled,
+    pub(super) plugin: Arc<LoadedPlugin>,
+    pub(super) handle: *mut DlAi2Compiled,
     /// Held during `execute` unless the device executes concurrently.
-    serial: Option<Mutex<()>>,
-    inputs: Vec<(DataType, Vec<usize>)>,
-    outputs: Vec<(DataType, Vec<usize>)>,
+    pub(super) serial: Option<Mutex<()>>,
+    pub(super) inputs: Vec<(DataType, Vec<usize>)>,
+    pub(super) outputs: Vec<(DataType, Vec<usize>)>,
 }
 
 // SAFETY: `execute` is either allowed concurrently by the device or serialised by
@@ -80,7 +112,12 @@ unsafe extern "C" fn report_unsupported(context: *mut c_void, node: usize, reaso
 }
 
 /// The message listing unsupported nodes (at most 20 named).
-fn unsupported_message(device: &PluginDevice, graph: &Graph, nodes: &[(usize, String)]) -> String {
+fn unsupported_message(
+    device: &PluginDevice,
+    graph: &Graph,
+    precision: &str,
+    nodes: &[(usize, String)],
+) -> String {
     let mut parts: Vec<String> = nodes
         .iter()
         .take(20)
@@ -93,7 +130,7 @@ fn unsupported_message(device: &PluginDevice, graph: &Graph, nodes: &[(usize, St
         parts.push(format!("and {} more", nodes.len() - 20));
     }
     format!(
-        "{}: device {} cannot run {} node(s) of the model in float32: {}",
+        "{}: device {} cannot run {} node(s) of the model in {precision}: {}",
         device.plugin.name,
         device.index,
         nodes.len(),
@@ -102,23 +139,28 @@ fn unsupported_message(device: &PluginDevice, graph: &Graph, nodes: &[(usize, St
 }
 
 impl CompiledModel {
-    /// Compiles `graph` for `device` with its single input of `input_shape`, in float32.
-    /// Errors: 4320 for unsupported nodes (named, with reasons) or a graph that cannot be
-    /// specialised; the plugin's mapped error (7960 when `check_support` refuses float32).
+    /// Compiles `graph` for `device` with its single input of `input_shape`, as `spec`
+    /// says. Errors: 4320 for unsupported nodes (named, with reasons) or a graph that cannot
+    /// be specialised; the plugin's mapped error (7960 when `check_support` refuses the
+    /// precision; 4321 for refused options).
     pub fn compile(
         device: &PluginDevice,
         graph: &Graph,
         input_shape: &[usize],
+        spec: CompileSpec<'_>,
     ) -> Result<CompiledModel> {
         let plugin = &device.plugin;
         let abi_graph = AbiGraph::new(specialize(graph, input_shape)?)?;
+        let mut arena = CArena::default();
+        let precision = arena.string(spec.precision)?;
+        let options = spec.options_value(&mut arena)?;
         let unsupported = Unsupported { nodes: Mutex::new(Vec::new()) };
         let error = unsafe {
             (plugin.functions.check_support)(
                 plugin.instance,
                 device.index,
                 abi_graph.raw(),
-                PLAIN_PRECISION.as_ptr(),
+                precision,
                 &unsupported as *const Unsupported as *mut c_void,
                 Some(report_unsupported),
             )
@@ -128,7 +170,7 @@ impl CompiledModel {
         if !unsupported.is_empty() {
             return Err(HalconError::new(
                 H_ERR_HAI2_ERROR,
-                unsupported_message(device, abi_graph.graph(), &unsupported),
+                unsupported_message(device, abi_graph.graph(), spec.precision, &unsupported),
             ));
         }
 
@@ -140,19 +182,18 @@ impl CompiledModel {
             progress: Some(log::progress_callback),
             is_cancelled: Some(log::never_cancelled),
         };
-        let options = empty_value(DLOPT_AI2_VALUE_MAP);
         let args = DlAi2CompileArgs {
             struct_size: size_of::<DlAi2CompileArgs>(),
             device: device.index,
             graph: abi_graph.raw(),
-            precision: PLAIN_PRECISION.as_ptr(),
+            precision,
             options: &options,
             callbacks: &callbacks,
         };
         let mut handle: *mut DlAi2Compiled = std::ptr::null_mut();
         let error = unsafe { (plugin.functions.compile)(plugin.instance, &args, &mut handle) };
-        // `check_support` accepted float32, so an UNSUPPORTED here is about something else
-        // (a shape, an attribute): 4320, not 7960.
+        // `check_support` accepted the precision, so an UNSUPPORTED here is about something
+        // else (a shape, an attribute): 4320, not 7960.
         unsafe { plugin.check(error, ErrorContext::General) }?;
         if handle.is_null() {
             return Err(HalconError::new(
@@ -160,7 +201,17 @@ impl CompiledModel {
                 format!("{}: compile returned neither a compiled model nor an error", plugin.name),
             ));
         }
-        let specialised = abi_graph.graph();
+        Ok(CompiledModel::wrap(device, handle, abi_graph.graph()))
+    }
+
+    /// Takes ownership of `handle`, a model compiled (or deserialized) by `device`'s plugin
+    /// for the specialised graph `specialised`.
+    pub(super) fn wrap(
+        device: &PluginDevice,
+        handle: *mut DlAi2Compiled,
+        specialised: &Graph,
+    ) -> CompiledModel {
+        let plugin = &device.plugin;
         let infos = |ids: &[dlopt_graph::ValueId]| {
             ids.iter().map(|id| value_info(specialised, id.index())).collect::<Vec<_>>()
         };
@@ -168,13 +219,18 @@ impl CompiledModel {
             plugin.property(device.index, "execute_concurrently"),
             Ok(Ok(PluginValue::Int(1)))
         );
-        Ok(CompiledModel {
+        CompiledModel {
             plugin: plugin.clone(),
             handle,
             serial: (!concurrent).then(|| Mutex::new(())),
             inputs: infos(&specialised.inputs),
             outputs: infos(&specialised.outputs),
-        })
+        }
+    }
+
+    /// The plugin that compiled the model.
+    pub fn plugin(&self) -> &Arc<LoadedPlugin> {
+        &self.plugin
     }
 
     /// Runs the compiled model on `inputs` (types and shapes as compiled for).
@@ -274,6 +330,7 @@ impl CompiledCache {
         device_id: i64,
         device: &PluginDevice,
         shape: &[usize],
+        spec: CompileSpec<'_>,
     ) -> Result<Arc<CompiledModel>> {
         let graph_id = Arc::as_ptr(graph) as usize;
         let matches = |entry: &CachedCompiled| {
@@ -288,7 +345,25 @@ impl CompiledCache {
                 return Ok(compiled);
             }
         }
-        let compiled = Arc::new(CompiledModel::compile(device, graph, shape)?);
+        let compiled = Arc::new(CompiledModel::compile(device, graph, shape, spec)?);
+        Ok(self.insert(graph, device_id, shape, compiled))
+    }
+
+    /// Adds `compiled`, made for (`graph`, device `device_id`, `shape`), and returns it; if
+    /// another thread added one for the same key meanwhile, that one is returned instead
+    /// (and `compiled` is destroyed after the lock is released). Entries for other devices
+    /// or graphs go, and the least recently used beyond the cache's size.
+    pub fn insert(
+        &self,
+        graph: &Arc<Graph>,
+        device_id: i64,
+        shape: &[usize],
+        compiled: Arc<CompiledModel>,
+    ) -> Arc<CompiledModel> {
+        let graph_id = Arc::as_ptr(graph) as usize;
+        let matches = |entry: &CachedCompiled| {
+            entry.graph == graph_id && entry.device == device_id && entry.shape == shape
+        };
         let evicted: Vec<CachedCompiled> = {
             let mut entries = self.entries.lock();
             if let Some(existing) = entries.iter().find(|entry| matches(entry)) {
@@ -297,7 +372,7 @@ impl CompiledCache {
                 let winner = existing.compiled.clone();
                 drop(entries);
                 drop(compiled);
-                return Ok(winner);
+                return winner;
             }
             let (keep, mut evicted): (Vec<_>, Vec<_>) = std::mem::take(&mut *entries)
                 .into_iter()
@@ -315,7 +390,23 @@ impl CompiledCache {
             evicted
         };
         drop(evicted);
-        Ok(compiled)
+        compiled
+    }
+
+    /// The compiled models of (`graph`, device `device_id`) with their input shapes, least
+    /// recently used first.
+    pub fn compiled_for(
+        &self,
+        graph: &Arc<Graph>,
+        device_id: i64,
+    ) -> Vec<(Vec<usize>, Arc<CompiledModel>)> {
+        let graph_id = Arc::as_ptr(graph) as usize;
+        self.entries
+            .lock()
+            .iter()
+            .filter(|entry| entry.graph == graph_id && entry.device == device_id)
+            .map(|entry| (entry.shape.clone(), entry.compiled.clone()))
+            .collect()
     }
 
     /// Drops every cached compiled model (each is destroyed once no run uses it).

@@ -93,11 +93,21 @@ impl PluginDevice {
 
     /// A map property as a new dict (unknown: empty).
     fn dict(&self, key: &str) -> Result<Dict> {
+        PluginValue::dict(&self.map(key)?)
+    }
+
+    /// A map property's entries, in the plugin's order (unknown: none).
+    pub fn map(&self, key: &str) -> Result<Vec<(String, PluginValue)>> {
         match self.optional(key)? {
-            None => Ok(Dict::new()),
-            Some(PluginValue::Map(entries)) => PluginValue::dict(&entries),
+            None => Ok(Vec::new()),
+            Some(PluginValue::Map(entries)) => Ok(entries),
             Some(other) => Err(self.malformed(key, "a map", &other)),
         }
+    }
+
+    /// The device's `"name"` property.
+    pub fn name(&self) -> Result<String> {
+        self.text("name")
     }
 
     /// Whether the device runs `precision`.

@@ -215,8 +215,9 @@ fn read_table(
             format!("dlopt_ai2_api({major}) returned NULL"),
         ));
     }
-    // The host uses every field up to `execute`; later ones (serialize, deserialize) are
-    // read by the conversion code when it needs them.
+    // The host needs every field up to `execute`; `serialize` and `deserialize` are optional
+    // (read below when the table is long enough): without them, converted models are
+    // written without compiled artifacts.
     let needed = offset_of!(DlAi2Api, execute) + size_of::<usize>();
     let size = field!(api, struct_size);
     if size < needed {
@@ -266,6 +267,16 @@ fn read_table(
         compile: required!(compile),
         compiled_destroy: required!(compiled_destroy),
         execute: required!(execute),
+        serialize: if size >= offset_of!(DlAi2Api, serialize) + size_of::<usize>() {
+            field!(api, serialize)
+        } else {
+            None
+        },
+        deserialize: if size >= offset_of!(DlAi2Api, deserialize) + size_of::<usize>() {
+            field!(api, deserialize)
+        } else {
+            None
+        },
     };
     let initialize = required!(initialize);
     let device_count = required!(device_count);

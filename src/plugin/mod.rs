@@ -9,12 +9,14 @@
 //!   or `get_system('ai2_plugins')`), thread-safely; plugins are never unloaded.
 //! - [`error`]: plugin errors to HALCON numbers; [`value`]: values across the boundary;
 //!   [`graph`]: the graph a plugin compiles; [`compiled`]: compiled models and their cache;
+//!   [`artifact`]: compiled models to bytes and back (`serialize` / `deserialize`);
 //!   [`device`]: the device parameters of plugin devices.
 //!
 //! Locking: no lock of the host is held while a plugin function runs, with one deliberate
 //! exception: a compiled model whose device does not report `"execute_concurrently"` = 1
 //! has a mutex of its own that serialises its `execute` calls, as the ABI requires.
 
+pub mod artifact;
 pub mod compiled;
 pub mod device;
 pub mod discovery;
@@ -29,8 +31,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use dlopt_ai2::abi::{
-    DlAi2Buffer, DlAi2CompileArgs, DlAi2Compiled, DlAi2Error, DlAi2Graph, DlAi2Plugin, DlAi2Value,
-    DlAi2ValueSink,
+    DlAi2Buffer, DlAi2ByteSink, DlAi2CompileArgs, DlAi2Compiled, DlAi2Error, DlAi2Graph,
+    DlAi2Plugin, DlAi2Value, DlAi2ValueSink,
 };
 
 use crate::error::{HalconError, Result};
@@ -76,6 +78,20 @@ pub(crate) struct Functions {
         *const DlAi2Buffer,
         usize,
     ) -> *mut DlAi2Error,
+    /// Optional in the table (NULL, or beyond a short table's `struct_size`): a plugin
+    /// without it cannot store compiled models in files.
+    pub(crate) serialize:
+        Option<unsafe extern "C" fn(*mut DlAi2Compiled, *const DlAi2ByteSink) -> *mut DlAi2Error>,
+    /// Optional, as `serialize`.
+    pub(crate) deserialize: Option<
+        unsafe extern "C" fn(
+            *mut DlAi2Plugin,
+            usize,
+            *const u8,
+            usize,
+            *mut *mut DlAi2Compiled,
+        ) -> *mut DlAi2Error,
+    >,
 }
 
 /// A plugin that loaded and initialized: its identity, instance and functions. Lives for

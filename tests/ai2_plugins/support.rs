@@ -1,5 +1,6 @@
-//! Builds the test plugins of `tests/ai2_plugins/` and lays them out in plugin directories.
-//! Included with `#[path]` by the tests that load them (`ai2_faults.rs`, `c_tests.rs`).
+//! Builds the test plugins of `tests/ai2_plugins/` and the CPU plugin (`plugins/cpu`) and lays
+//! them out in plugin directories. Included with `#[path]` by the tests that load them
+//! (`ai2_faults.rs`, `c_tests.rs`, `optimize.rs`).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -17,17 +18,53 @@ fn profile_dir() -> PathBuf {
     executable.parent().and_then(Path::parent).expect("target/<profile>/deps").to_path_buf()
 }
 
+/// The cargo profile of this test binary (`dev` for `target/debug`).
+fn profile_name() -> String {
+    let dir = profile_dir();
+    match dir.file_name().and_then(|name| name.to_str()) {
+        Some("debug") => "dev".to_string(),
+        Some(name) => name.to_string(),
+        None => panic!("cannot tell the cargo profile from {}", dir.display()),
+    }
+}
+
+/// Builds the CPU plugin (package `dlopt-ai2-cpu`, its library only) with a nested `cargo
+/// build` of the same profile (once per process) and returns `libdlopt_ai2_cpu.so`.
+pub fn cpu_plugin() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let output = Command::new(env!("CARGO"))
+            .args(["build", "-p", "dlopt-ai2-cpu", "--lib", "--profile", &profile_name()])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("cannot run cargo");
+        assert!(
+            output.status.success(),
+            "building the CPU plugin failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let library = profile_dir().join("libdlopt_ai2_cpu.so");
+        assert!(library.is_file(), "no {}", library.display());
+        library
+    })
+}
+
+/// A new directory holding a copy of the CPU plugin.
+pub fn cpu_plugin_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("plugin dir");
+    let source = cpu_plugin();
+    std::fs::copy(source, dir.path().join(source.file_name().unwrap()))
+        .unwrap_or_else(|error| panic!("copy {}: {error}", source.display()));
+    dir
+}
+
 /// Builds every test plugin with a nested `cargo build` of the same profile (once per
 /// process) and returns the directory holding the libraries.
 pub fn built_plugins() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = profile_dir();
-        let profile = match dir.file_name().and_then(|name| name.to_str()) {
-            Some("debug") => "dev".to_string(),
-            Some(name) => name.to_string(),
-            None => panic!("cannot tell the cargo profile from {}", dir.display()),
-        };
+        let profile = profile_name();
         let mut command = Command::new(env!("CARGO"));
         command.args(["build", "--profile", &profile]);
         for name in TEST_PLUGINS {
@@ -61,7 +98,12 @@ pub fn plugin_dir(plugins: &[&str]) -> tempfile::TempDir {
 }
 
 /// The plugin directory the C test `name` runs with (`plugins.c`: the good plugin and one
-/// that fails to initialize), or `None` for C tests that load no plugins.
+/// that fails to initialize; `ai2_cpu.c`: the CPU plugin), or `None` for C tests that load
+/// no plugins.
 pub fn c_test_plugin_dir(name: &str) -> Option<tempfile::TempDir> {
-    (name == "plugins").then(|| plugin_dir(&["good", "init_fails"]))
+    match name {
+        "plugins" => Some(plugin_dir(&["good", "init_fails"])),
+        "ai2_cpu" => Some(cpu_plugin_dir()),
+        _ => None,
+    }
 }

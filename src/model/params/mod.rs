@@ -4,16 +4,19 @@
 //! known name that is read-only or belongs to another model type is
 //! `H_ERR_DL_PARAM_NOT_AVAILABLE` (7788); a bad value is
 //! `H_ERR_DL_MODEL_UNSUPPORTED_GENVALUE` (7914) unless a more specific number exists (e.g.
-//! 7884 for a fixed image size, 4203 for a batch size the graph cannot take).
+//! 7884 for a fixed image size, 4203 for a batch size the graph cannot take). A converted
+//! model accepts only a few parameters (7916 for the others, see [`converted`]).
 
 pub mod alphabet;
+pub mod converted;
 pub mod type_params;
 
 use crate::device::{Device, DlDevice};
 use crate::dict::Dict;
 use crate::error::{
     H_ERR_BATCH_SIZE_NOT_SUPPORTED, H_ERR_DL_CLASS_IDS_NOT_UNIQUE,
-    H_ERR_DL_DEVICE_UNSUPPORTED_PRECISION, H_ERR_DL_MODEL_RUNTIME,
+    H_ERR_DL_DEVICE_UNSUPPORTED_PRECISION, H_ERR_DL_MODEL_CONVERTED_UNSUPPORTED,
+    H_ERR_DL_MODEL_RUNTIME,
     H_ERR_DL_MODEL_UNSUPPORTED_GENPARAM, H_ERR_DL_MODEL_UNSUPPORTED_GENVALUE,
     H_ERR_DL_PARAM_NOT_AVAILABLE, H_ERR_DL_WRONG_BS_MULTIPLIER, HalconError, Result,
 };
@@ -157,6 +160,22 @@ fn check_type_param_owner(state: &ModelState, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks that `name` is a model parameter (7911 otherwise) that this model has and that can
+/// be set (7788 for read-only ones and those of other model types).
+fn check_known_and_available(state: &ModelState, name: &str) -> Result<()> {
+    let known = GENERAL_PARAMS.contains(&name)
+        || ALPHABET_PARAMS.contains(&name)
+        || SET_ONLY.contains(&name)
+        || type_params::is_type_param(name);
+    if !known {
+        return Err(unknown(name));
+    }
+    if READ_ONLY.contains(&name) {
+        return Err(not_available(name, "it is read-only".to_string()));
+    }
+    check_type_param_owner(state, name)
+}
+
 /// `get_dl_model_param`.
 pub fn get_param(model: &DlModel, name: &str) -> Result<Tuple> {
     let state = model.state();
@@ -205,7 +224,7 @@ pub fn get_param(model: &DlModel, name: &str) -> Result<Tuple> {
         }
         "runtime" => string(state.device.runtime()),
         "precision" => string(state.precision),
-        "precision_is_converted" => string(bool_string(state.precision_is_converted)),
+        "precision_is_converted" => string(bool_string(state.is_converted())),
         "optimize_for_inference" => string(bool_string(state.optimize_for_inference)),
         "num_trainable_params" => Ok(Tuple::from_integers([state
             .graph
@@ -286,23 +305,24 @@ fn channels(g: &mut ImageGeometry) -> &mut ImageDim {
 
 /// `set_dl_model_param`.
 pub fn set_param(model: &DlModel, name: &str, value: &Tuple) -> Result<()> {
+    let snapshot = model.state();
+    if snapshot.is_converted() {
+        converted::check_settable(&snapshot, name)?;
+    }
     if name == "runtime_init" {
         return runtime_init(model, value);
     }
     if name == "device" {
         // Checked before the state is locked: asking a plugin device calls the plugin.
-        let device = checked_device(value)?;
-        return model.update(|state| {
-            if device.plugin().is_some() && state.precision_is_converted {
-                return Err(HalconError::new(
-                    H_ERR_DL_MODEL_UNSUPPORTED_GENVALUE,
-                    "GenParamValue: a converted model stays on the interface that converted it; this device belongs to another".to_string(),
-                ));
-            }
-            state.device = device;
-            Ok(())
-        })
-        .map(|()| model.release_other_devices());
+        let device = checked_device(value, &snapshot)?;
+        return model
+            .update(|state| {
+                // The conversion cannot change (a converted model stays converted), so the
+                // check on the snapshot holds.
+                state.device = device;
+                Ok(())
+            })
+            .map(|()| model.release_other_devices());
     }
     model.update(|state| set_in_state(state, name, value))?;
     if name == "runtime" {
@@ -311,22 +331,42 @@ pub fn set_param(model: &DlModel, name: &str, value: &Tuple) -> Result<()> {
     Ok(())
 }
 
-/// The device of a `'device'` value. A plugin device must run the model's precision
-/// (float32 for an unconverted model: 7960 otherwise); it compiles the model on first use.
-fn checked_device(value: &Tuple) -> Result<std::sync::Arc<Device>> {
+/// The device of a `'device'` value for the model of `state`. A plugin device must run the
+/// model's precision (7960 otherwise): float32 for an unconverted model (compiled on first
+/// use), the converted precision for a converted one, which moreover accepts only devices
+/// of the interface that converted it (7917).
+fn checked_device(value: &Tuple, state: &ModelState) -> Result<std::sync::Arc<Device>> {
     let handle = match value.elements() {
         [Element::Handle(handle)] => handle.as_ref()?,
         _ => return Err(value_error("device", "one dl_device handle", value)),
     };
     let device = handle.object::<DlDevice>()?.device.clone();
+    let interface = device.plugin().map_or("none", |plugin| plugin.plugin.interface.as_str());
+    if let Some(conversion) = &state.conversion {
+        if interface != conversion.interface {
+            return Err(HalconError::new(
+                H_ERR_DL_MODEL_CONVERTED_UNSUPPORTED,
+                format!(
+                    "GenParamValue: device {} has 'ai_accelerator_interface' '{interface}'; this model was converted to '{}' by interface '{}' and runs only on its devices",
+                    device.id, conversion.precision, conversion.interface
+                ),
+            ));
+        }
+    }
     if let Some(plugin) = device.plugin() {
-        if !plugin.runs("float32")? {
+        if !plugin.runs(state.precision)? {
+            let hint = if state.is_converted() {
+                ""
+            } else {
+                "; optimize the model for it with optimize_dl_model_for_inference"
+            };
             return Err(HalconError::new(
                 H_ERR_DL_DEVICE_UNSUPPORTED_PRECISION,
                 format!(
-                    "GenParamValue: device {} ('{}') does not run 'float32' (its 'precisions': {}); optimize the model for it with optimize_dl_model_for_inference",
+                    "GenParamValue: device {} ('{}') does not run '{}' (its 'precisions': {}){hint}",
                     device.id,
                     plugin.plugin.interface,
+                    state.precision,
                     plugin.strings("precisions")?.join(", ")
                 ),
             ));
@@ -437,6 +477,16 @@ fn set_in_state(state: &mut ModelState, name: &str, value: &Tuple) -> Result<()>
             state.meta_data = handle.object::<Dict>()?.snapshot();
         }
         "runtime" => match single_string(name, value)? {
+            "cpu" if state.is_converted() => {
+                let conversion = state.conversion.as_ref().expect("converted");
+                return Err(HalconError::new(
+                    H_ERR_DL_MODEL_CONVERTED_UNSUPPORTED,
+                    format!(
+                        "GenParamValue: runtime 'cpu' (the native runtime) cannot run this model, converted to '{}' by interface '{}'; set 'device' to a device of that interface",
+                        conversion.precision, conversion.interface
+                    ),
+                ));
+            }
             "cpu" => state.device = crate::device::native_device()?.clone(),
             other => {
                 return Err(HalconError::new(
