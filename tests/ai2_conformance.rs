@@ -13,26 +13,15 @@
 //! or `DLOPT_TEST_DATA`), unless `DLOPT_CI` is set, which makes them failures; the CPU plugin
 //! part while `dlopt-ai2-cpu` is not a package of the workspace.
 
+
+#[path = "ai2_plugins/support.rs"]
+mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use dlopt_graph::shape::Dim;
 use dlopt_graph::{Attribute, DataType, Graph, Node, Tensor, Value, export_model};
-
-/// The example plugin's sources.
-const C_SOURCES: [&str; 5] = ["plugin.c", "support.c", "compile.c", "execute.c", "artifact.c"];
-/// The flags a vendor builds a plugin with (see examples/ai2_plugin_c/README.md).
-const C_FLAGS: [&str; 8] = [
-    "-std=c11",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-pedantic",
-    "-fvisibility=hidden",
-    "-fPIC",
-    "-shared",
-];
 
 fn crate_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -102,28 +91,6 @@ fn assert_line(report: &str, expected: &str) {
     );
 }
 
-fn build_c_plugin(dir: &Path) -> PathBuf {
-    let source_dir = crate_dir().join("examples/ai2_plugin_c");
-    let library = dir.join("libdlopt_ai2_example_c.so");
-    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let output = Command::new(&compiler)
-        .args(C_FLAGS)
-        .arg("-I")
-        .arg(crate_dir().join("include"))
-        .args(C_SOURCES.iter().map(|source| source_dir.join(source)))
-        .arg("-o")
-        .arg(&library)
-        .arg("-lm")
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run the C compiler '{compiler}': {error}"));
-    assert!(
-        output.status.success(),
-        "the example plugin does not compile:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    library
-}
-
 /// A small classifier head the example plugin runs: x[N,16] -> Gemm -> Relu -> MatMul ->
 /// Add -> Softmax, with a symbolic batch dimension, as ONNX bytes.
 fn mlp_model() -> Vec<u8> {
@@ -178,7 +145,7 @@ fn mlp_model() -> Vec<u8> {
 #[test]
 fn the_example_c_plugin_passes_the_conformance_kit() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let plugin = build_c_plugin(dir.path());
+    let plugin = support::build_c_plugin(dir.path());
     let model = dir.path().join("mlp.onnx");
     std::fs::write(&model, mlp_model()).expect("write the MLP");
     let options =

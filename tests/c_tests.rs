@@ -162,7 +162,8 @@ c_tests!(
     images,
     stress,
     models,
-    plugins
+    plugins,
+    shipped_plugins
 );
 
 #[test]

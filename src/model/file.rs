@@ -304,7 +304,13 @@ pub fn decode(bytes: &[u8]) -> Result<DlModel> {
         let mut alphabet = Alphabet::from_internal(internal);
         alphabet
             .set_mapping(&tuple_of(&params, "alphabet_mapping")?.to_integers().map_err(corrupt)?)?;
-        alphabet.restrict(&strings_of(&params, "alphabet")?)?;
+        // Only a restriction the user set is applied again: the full alphabet of an imported
+        // model may hold entries of several characters (e.g. the labels "90", "180" of an
+        // orientation classifier), which 'alphabet' itself does not accept.
+        let allowed = strings_of(&params, "alphabet")?;
+        if allowed.iter().map(String::as_str).ne(alphabet.alphabet()) {
+            alphabet.restrict(&allowed)?;
+        }
         state.alphabet = alphabet;
     }
     let converted = integer_of(&params, "precision_is_converted")? != 0;

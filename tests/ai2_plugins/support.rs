@@ -1,6 +1,7 @@
 //! Builds the test plugins of `tests/ai2_plugins/` and the CPU plugin (`plugins/cpu`) and lays
 //! them out in plugin directories. Included with `#[path]` by the tests that load them
-//! (`ai2_faults.rs`, `c_tests.rs`, `optimize.rs`).
+//! (`ai2_faults.rs`, `ai2_conformance.rs`, `c_tests.rs`, `optimize.rs`), and builds the
+//! example plugin written in C.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -98,12 +99,54 @@ pub fn plugin_dir(plugins: &[&str]) -> tempfile::TempDir {
 }
 
 /// The plugin directory the C test `name` runs with (`plugins.c`: the good plugin and one
-/// that fails to initialize; `ai2_cpu.c`: the CPU plugin), or `None` for C tests that load
-/// no plugins.
+/// that fails to initialize; `shipped_plugins.c`: the CPU plugin and the example C plugin),
+/// or `None` for C tests that load no plugins.
 pub fn c_test_plugin_dir(name: &str) -> Option<tempfile::TempDir> {
     match name {
         "plugins" => Some(plugin_dir(&["good", "init_fails"])),
-        "ai2_cpu" => Some(cpu_plugin_dir()),
+        "shipped_plugins" => {
+            let dir = cpu_plugin_dir();
+            build_c_plugin(dir.path());
+            Some(dir)
+        }
         _ => None,
     }
+}
+
+/// The example plugin's sources.
+const C_SOURCES: [&str; 5] = ["plugin.c", "support.c", "compile.c", "execute.c", "artifact.c"];
+/// The flags a vendor builds a plugin with (see examples/ai2_plugin_c/README.md).
+const C_FLAGS: [&str; 8] = [
+    "-std=c11",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-pedantic",
+    "-fvisibility=hidden",
+    "-fPIC",
+    "-shared",
+];
+
+/// Compiles the example plugin written in C (`examples/ai2_plugin_c`) with the system C
+/// compiler (`$CC`, else `cc`) into `dir` and returns the library.
+pub fn build_c_plugin(dir: &Path) -> PathBuf {
+    let source_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ai2_plugin_c");
+    let library = dir.join("libdlopt_ai2_example_c.so");
+    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let output = Command::new(&compiler)
+        .args(C_FLAGS)
+        .arg("-I")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("include"))
+        .args(C_SOURCES.iter().map(|source| source_dir.join(source)))
+        .arg("-o")
+        .arg(&library)
+        .arg("-lm")
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run the C compiler '{compiler}': {error}"));
+    assert!(
+        output.status.success(),
+        "the example plugin does not compile:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    library
 }

@@ -73,9 +73,12 @@ pub fn compile(device: &Device, request: CompileRequest<'_>) -> PluginResult<Cpu
             ),
         );
         if report.saturated > 0 || report.flushed > 0 {
+            // Saturated weights change the model; flushed tiny ones (below the 16-bit
+            // format's smallest normal) are expected and only worth an info line.
+            let level = if report.saturated > 0 { LogLevel::Warning } else { LogLevel::Info };
             device.log(
                 &callbacks,
-                LogLevel::Warning,
+                level,
                 &format!(
                     "{}: {} weights beyond the range saturated, {} tiny weights became zero",
                     precision.name(),
