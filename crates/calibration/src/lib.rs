@@ -6,15 +6,30 @@
 //!   merging bins, so its counts do not depend on how the values were chunked.
 //! * [`observer`]: [`TensorObserver`], per-tensor streaming statistics (extremes,
 //!   per-sample extremes averaged, non-finite count, histogram) in fixed memory.
+//! * [`estimator`]: [`RangeEstimator`]s turning an observer into the [`Range`] to
+//!   quantize over: max, mean/EMA of per-sample min/max, percentile, KL (TensorRT's
+//!   entropy calibration) and MSE.
+//! * [`params`]: [`QuantParams`] from a range, symmetric int8 or asymmetric uint8, with
+//!   ONNX `QuantizeLinear` rounding.
+//!
+//! A calibration run, for each activation to quantize: make an observer, feed it the
+//! tensor of every calibration batch ([`TensorObserver::observe`]), pick an estimator
+//! ([`RangeEstimator::estimate`]) and turn the range into parameters
+//! ([`QuantParams::from_range`]). Same inputs in the same order give bit-identical
+//! results.
 
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod estimator;
 pub mod histogram;
 pub mod observer;
+pub mod params;
 #[cfg(test)]
 mod test_data;
 
 pub use error::{CalibrationError, Result};
+pub use estimator::{Range, RangeEstimator, Symmetry};
 pub use histogram::Histogram;
 pub use observer::{ObserverConfig, TensorObserver};
+pub use params::QuantParams;
