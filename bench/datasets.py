@@ -57,7 +57,7 @@ FONT_DIR = "/usr/share/fonts/truetype/dejavu"
 FACES = ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf",
          "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf"]
 SIZES = {"rec": (64, 300), "det": (16, 20), "orientation": (32, 64)}  # (calibration, evaluation)
-QUICK_SIZES = {"rec": (16, 60), "det": (4, 6), "orientation": (8, 16)}
+QUICK_SIZES = {"rec": (64, 100), "det": (8, 8), "orientation": (16, 32)}
 SPLITS = ("calibration", "evaluation")
 PAGE_TEXT = [
     "Region-based segmentation",
