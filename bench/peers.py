@@ -18,7 +18,7 @@ Peers (all 2 threads):
   OvNncfInt8   OpenVINO + nncf.quantize (defaults, subset_size = calibration samples), compiled
                like OvFloat
 Calibration runs in a child process (`bench/peers.py calibrate ...`) which reports its time
-and peak RSS (ru_maxrss), so these are the calibration's own costs; its data comes from a
+and peak RSS (VmHWM; see calibrate_main for why not ru_maxrss), so these are the calibration's own costs; its data comes from a
 tensor set written by bench/preprocess.py (cycled when more samples are asked than exist).
 
 CLI (in target/bench-venv, see bench/setup):
@@ -223,9 +223,14 @@ def calibrate_main(args):
         quantized = nncf.quantize(ov.convert_model(args.model), nncf.Dataset(data), subset_size=args.samples)
         ov.save_model(quantized, args.out)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    # Peak RSS: VmHWM of this process image. ru_maxrss would do in a process started from a
+    # small one, but Linux carries the forking parent's high-water mark over fork and exec
+    # into ru_maxrss, so a child of the (large) benchmark process would report the parent's.
+    with open("/proc/self/status") as f:
+        hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"tool": args.tool, "samples": args.samples, "seconds": round(seconds, 3),
-                      "peak_rss_mb": round(peak, 1)}))
+                      "peak_rss_mb": round(hwm / 1024, 1), "ru_maxrss_mb": round(maxrss / 1024, 1)}))
 
 
 def calib_cost_main(args):
