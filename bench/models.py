@@ -113,6 +113,43 @@ class Dlopt:
         self.lib.destroy_tuple(results)
 
 
+class DloptVariant:
+    """dlopt as a variant of bench/peers.py's interface (name, info, prepare(), run(batch),
+    close()), so accuracy_peers-style interleaved runs can include it next to the peers:
+        peers.interleaved([peers.OrtFloat(path), DloptVariant(Dlopt(LIBRARY), path, "classification")], x)
+    run() returns no outputs yet: reading result tensors back needs the model type's result
+    keys ('generic': one real tuple per graph output, read element by element over ctypes),
+    too slow for whole evaluation sets without a bulk accessor."""
+
+    def __init__(self, dlopt, path, model_type, name="dlopt_fp32"):
+        self.dlopt, self.path, self.model_type, self.name, self.info = dlopt, path, model_type, name, {}
+        self.model = self.sample = self.outputs = None
+        self.shape = self.data = None
+
+    def prepare(self):
+        self.model = self.dlopt.read_model(self.path, self.model_type)
+        self.outputs = Htuple()
+        self.dlopt.lib.create_tuple(ctypes.byref(self.outputs), 0)
+
+    def run(self, batch):
+        if self.data is not batch:  # a new input: new size parameters and sample dict
+            if self.shape != batch.shape and self.model_type in ("ocr_recognition", "segmentation"):
+                self.dlopt.set(self.model, "image_width", self.dlopt.integer(batch.shape[3]))
+                self.dlopt.set(self.model, "image_height", self.dlopt.integer(batch.shape[2]))
+            if self.sample is not None:
+                self.dlopt.lib.destroy_tuple(self.sample)
+            self.sample = self.dlopt.sample(np.ascontiguousarray(batch[0], dtype=np.float32))
+            self.shape, self.data = batch.shape, batch
+        self.dlopt.apply(self.model, self.sample, self.outputs)
+        return []
+
+    def close(self):
+        for t in (self.outputs, self.sample, self.model):
+            if t is not None:
+                self.dlopt.lib.destroy_tuple(t)
+        self.model = self.sample = self.outputs = None
+
+
 def percentile(values, fraction):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
