@@ -8,6 +8,7 @@ pub mod error;
 pub mod graph;
 pub mod onnx;
 pub mod passes;
+pub mod quantize;
 pub mod shape;
 pub mod shape_inference;
 pub mod tensor;

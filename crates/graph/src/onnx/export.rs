@@ -29,6 +29,16 @@ pub fn export_model(graph: &Graph) -> Result<Vec<u8>> {
     Ok(export_model_proto(graph)?.encode_to_vec())
 }
 
+/// Writes `graph` as a standard ONNX model: like [`export_model`], with dlopt's fused
+/// activations (`dlopt_activation`) expanded into standard operators first (see
+/// [`unfuse_activations`](crate::passes::unfuse_activations)), so that other ONNX runtimes
+/// can run it. [`export_model`] keeps them, for dlopt's own files.
+pub fn export_standard_model(graph: &Graph) -> Result<Vec<u8>> {
+    let mut standard = graph.clone();
+    crate::passes::unfuse_activations(&mut standard)?;
+    export_model(&standard)
+}
+
 /// [`export_model`] without the final encoding.
 pub fn export_model_proto(graph: &Graph) -> Result<ModelProto> {
     check_exportable(graph).map_err(|error| error.context("the graph cannot be exported"))?;

@@ -26,7 +26,7 @@ mod types;
 
 use std::ops::RangeInclusive;
 
-pub use export::{export_model, export_model_proto};
+pub use export::{export_model, export_model_proto, export_standard_model};
 pub use import::{import_model, import_model_proto};
 pub use tensors::{tensor_from_proto, tensor_to_proto};
 

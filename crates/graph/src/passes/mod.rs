@@ -12,10 +12,14 @@
 //! | [`fuse_activations`] | fuses activations into Conv / ConvTranspose / Gemm / MatMul |
 //! | [`remove_dead_nodes`] | drops unused nodes and values |
 //!
+//! [`unfuse_activations`] undoes [`fuse_activations`] for export to other runtimes
+//! ([`export_standard_model`](crate::onnx::export_standard_model)); [`optimize`] does not run it.
+//!
 //! Passes read shapes where they need them (e.g. to know that a constant cannot
 //! broadcast a value to a larger shape), so [`optimize`] infers shapes first.
 
 mod activation_fusion;
+mod activation_unfusion;
 mod batch_norm;
 mod channel_affine;
 mod constant_folding;
@@ -28,6 +32,7 @@ mod neutral_elements;
 mod rewrite;
 
 pub use activation_fusion::fuse_activations;
+pub use activation_unfusion::unfuse_activations;
 pub use batch_norm::fold_batch_norms;
 pub use channel_affine::fold_channel_affines;
 pub use constant_folding::fold_constants;

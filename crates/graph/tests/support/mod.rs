@@ -220,3 +220,52 @@ pub fn models_dir() -> Option<PathBuf> {
         None
     }
 }
+
+/// Min/max ranges of the activation values `plan` lists, over runs of `graph` on each of
+/// `batches` (one input tensor per graph input): the values become extra graph outputs,
+/// graph inputs are measured from the fed tensors. Returns `QuantParams::from_min_max` of
+/// `plan.activation_type` per value.
+pub fn collect_ranges(
+    graph: &Graph,
+    plan: &dlopt_graph::quantize::QuantPlan,
+    batches: &[Vec<Tensor>],
+) -> std::collections::HashMap<ValueId, dlopt_graph::quantize::QuantParams> {
+    use dlopt_graph::quantize::QuantParams;
+    let mut probe = graph.clone();
+    // Each measured value and its position among the probe's outputs.
+    let mut measured = Vec::new();
+    for activation in &plan.activations {
+        let id = activation.value;
+        if graph.inputs.contains(&id) {
+            continue;
+        }
+        let at = probe.outputs.iter().position(|&output| output == id).unwrap_or_else(|| {
+            probe.outputs.push(id);
+            probe.outputs.len() - 1
+        });
+        measured.push((id, at));
+    }
+    let mut ranges: std::collections::HashMap<ValueId, (f32, f32)> = Default::default();
+    let mut widen = |id: ValueId, tensor: &Tensor| {
+        let range = ranges.entry(id).or_insert((f32::INFINITY, f32::NEG_INFINITY));
+        for &v in tensor.as_f32().expect("an f32 activation") {
+            *range = (range.0.min(v), range.1.max(v));
+        }
+    };
+    for inputs in batches {
+        for (id, tensor) in graph.inputs.iter().zip(inputs) {
+            widen(*id, tensor);
+        }
+        let outputs = run(&probe, inputs);
+        for &(id, at) in &measured {
+            widen(id, &outputs[at]);
+        }
+    }
+    plan.activations
+        .iter()
+        .map(|activation| {
+            let (min, max) = ranges[&activation.value];
+            (activation.value, QuantParams::from_min_max(min, max, plan.activation_type))
+        })
+        .collect()
+}

@@ -12,6 +12,7 @@ mod elementwise;
 mod linear;
 mod normalization;
 mod pooling;
+mod quantization;
 mod shape_ops;
 
 use std::collections::HashMap;
@@ -51,6 +52,7 @@ fn registry() -> &'static Registry {
         linear::register(&mut registry);
         normalization::register(&mut registry);
         pooling::register(&mut registry);
+        quantization::register(&mut registry);
         shape_ops::register(&mut registry);
         registry
     })
