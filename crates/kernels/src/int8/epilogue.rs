@@ -143,12 +143,14 @@ impl Epi {
     }
 
     /// Finishes 16 accumulators of channel `ch` and stores the lanes of `mask` at
-    /// elements `at ..`.
+    /// elements `at ..`. Scale + bias and the requantization use fused multiply-adds
+    /// (one rounding fewer than [`Epi::store`]: results may differ by an ulp, or by a
+    /// level for values within an ulp of a rounding tie).
     ///
     /// # Safety
-    /// AVX-512F; no other worker may access those elements concurrently.
+    /// AVX-512F/BW/VL; no other worker may access those elements concurrently.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     #[inline]
     pub(crate) unsafe fn store16(
         &self,
@@ -159,11 +161,12 @@ impl Epi {
     ) {
         use crate::epilogue::Epilogue;
         use std::arch::x86_64::*;
+        const NEAREST: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
         let n = 16 - mask.leading_zeros() as usize;
         let v = _mm512_sub_epi32(acc, _mm512_set1_epi32(self.comp[ch]));
         let y = || {
-            let y = _mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_set1_ps(self.scale[ch]));
-            let y = _mm512_add_ps(y, _mm512_set1_ps(self.bias[ch]));
+            let scale = _mm512_set1_ps(self.scale[ch]);
+            let y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), scale, _mm512_set1_ps(self.bias[ch]));
             match self.vact {
                 Epilogue::Store => {
                     let mut lanes = [0f32; 16];
@@ -176,28 +179,28 @@ impl Epi {
                 e => e.apply(y),
             }
         };
-        let quant = |inv: f32, zp: f32, lo: f32, hi: f32| {
-            let t = _mm512_add_ps(_mm512_mul_ps(y(), _mm512_set1_ps(inv)), _mm512_set1_ps(zp));
-            // max / min return the second operand for NaN: NaN becomes `lo`.
-            let t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(lo)), _mm512_set1_ps(hi));
-            _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(t)
-        };
         // SAFETY: the lanes stored are elements at .. at + n, in bounds (ptr_at) and
         // exclusive (the caller's promise); masked lanes are not touched.
         unsafe {
             match self.dst {
                 Dst::I32(p) => _mm512_mask_storeu_epi32(p.ptr_at(at, n), mask, v),
                 Dst::F32(p) => _mm512_mask_storeu_ps(p.ptr_at(at, n), mask, y()),
-                Dst::U8(p, inv, zp) => _mm512_mask_cvtusepi32_storeu_epi8(
-                    p.ptr_at(at, n).cast(),
-                    mask,
-                    quant(inv, zp, 0.0, 255.0),
-                ),
-                Dst::I8(p, inv, zp) => _mm512_mask_cvtsepi32_storeu_epi8(
-                    p.ptr_at(at, n),
-                    mask,
-                    quant(inv, zp, -128.0, 127.0),
-                ),
+                Dst::U8(p, inv, zp) => {
+                    let t = _mm512_fmadd_ps(y(), _mm512_set1_ps(inv), _mm512_set1_ps(zp));
+                    // max returns its second operand for NaN: NaN becomes 0. Values past
+                    // i32 convert to 0x8000_0000, which the unsigned saturation (as for
+                    // everything above 255) turns into 255.
+                    let t = _mm512_max_ps(t, _mm512_setzero_ps());
+                    let q = _mm512_cvtusepi32_epi8(_mm512_cvt_roundps_epi32::<NEAREST>(t));
+                    _mm_mask_storeu_epi8(p.ptr_at(at, n).cast(), mask, q)
+                }
+                Dst::I8(p, inv, zp) => {
+                    let t = _mm512_fmadd_ps(y(), _mm512_set1_ps(inv), _mm512_set1_ps(zp));
+                    let t = _mm512_max_ps(t, _mm512_set1_ps(-128.0));
+                    let t = _mm512_min_ps(t, _mm512_set1_ps(127.0));
+                    let q = _mm512_cvtsepi32_epi8(_mm512_cvt_roundps_epi32::<NEAREST>(t));
+                    _mm_mask_storeu_epi8(p.ptr_at(at, n), mask, q)
+                }
             }
         }
     }
