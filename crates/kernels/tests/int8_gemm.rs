@@ -62,7 +62,7 @@ fn check_shape(
 fn int8_gemm_random_shapes() {
     let mut rng = Rng::new(81);
     let acts = all_activations();
-    for case in 0..40 {
+    for case in 0..120 {
         let m = rng.range(1, 37);
         let k = rng.range(1, 150);
         let n = rng.range(1, 130);

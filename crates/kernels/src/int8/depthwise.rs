@@ -37,13 +37,22 @@ pub(crate) fn run(
     let band = oh.div_ceil(bands);
     let bands = oh.div_ceil(band);
     let vector = path == Int8Path::Avx512Vnni && (sw == 1 || sw == 2);
-    // Room for whole 64-column steps of the vector kernel.
-    let wp = (pl + w).max(ow.next_multiple_of(64) * sw + (kw - 1) * dw);
+    // Dilation 1 along rows: the quad kernel (4 taps per `vpdpbusd`).
+    let quad = vector && dw == 1;
+    let groups = kw.div_ceil(4);
+    let wq = if quad {
+        (ow.next_multiple_of(64) + 4 * (groups - 1) / sw).next_multiple_of(16)
+    } else {
+        0
+    };
+    // Room for whole 64-column steps of the vector kernel, and for the quads.
+    let wp = (pl + w).max(ow.next_multiple_of(64) * sw + (kw - 1) * dw).max(wq * sw + 4);
     let band_rows = (band - 1) * sh + (kh - 1) * dh + 1;
     let workers = crate::parallel::workers_for(threads, planes * bands);
-    let mut states: Vec<(Vec<u8>, Vec<i32>)> =
-        (0..workers).map(|_| (vec![0u8; band_rows * wp], vec![0i32; ow])).collect();
-    for_each_item(&mut states, planes * bands, |item, (plane, acc)| {
+    let mut states: Vec<(Vec<u8>, Vec<i32>, Vec<u32>)> = (0..workers)
+        .map(|_| (vec![0u8; band_rows * wp], vec![0i32; ow], vec![0u32; band_rows * wq]))
+        .collect();
+    for_each_item(&mut states, planes * bands, |item, (plane, acc, quads)| {
         let (pc, bi) = (item / bands, item % bands);
         let ch = pc % c;
         let (oh0, oh1) = (bi * band, ((bi + 1) * band).min(oh));
@@ -60,6 +69,17 @@ pub(crate) fn run(
         }
         let wt = &weights[ch * kh * kw..(ch + 1) * kh * kw];
         let taps: Vec<i32> = wt.iter().map(|&v| v as u8 as i32).collect();
+        if quad {
+            let quads = &mut quads[..rows * wq];
+            let words = quad_words(wt, kh, kw, sw);
+            build_quad_rows(&plane[..rows * wp], wp, quads, wq, sw);
+            for y in oh0..oh1 {
+                let (row0, out) = ((y - oh0) * sh, (pc * oh + y) * ow);
+                // Output row y of plane pc belongs to this item only.
+                quad_row(quads, wq, row0, dh, &words, kh, ow, sw, epi, ch, out);
+            }
+            return;
+        }
         for y in oh0..oh1 {
             let row0 = (y - oh0) * sh;
             let out = (pc * oh + y) * ow;
@@ -127,6 +147,86 @@ struct VectorRow<'a> {
 
 #[cfg(not(target_arch = "x86_64"))]
 fn vector_row(_: &VectorRow<'_>, _: usize, _: &Epi, _: usize, _: usize) {
+    unreachable!("the AVX-512 path exists on x86-64 only")
+}
+
+/// The weight words of the quad kernel, `[kh][kw.div_ceil(4)]`: taps `4g .. 4g + 4` of a
+/// kernel row (0 past `kw`) in the quads' byte order (stride 2: `(0, 2, 1, 3)`).
+fn quad_words(wt: &[i8], kh: usize, kw: usize, sw: usize) -> Vec<i32> {
+    let order: [usize; 4] = if sw == 2 { [0, 2, 1, 3] } else { [0, 1, 2, 3] };
+    let mut words = Vec::with_capacity(kh * kw.div_ceil(4));
+    for ky in 0..kh {
+        for g in 0..kw.div_ceil(4) {
+            let tap = |i: usize| {
+                let kx = 4 * g + order[i];
+                if kx < kw { wt[ky * kw + kx] as u8 } else { 0 }
+            };
+            words.push(i32::from_le_bytes([tap(0), tap(1), tap(2), tap(3)]));
+        }
+    }
+    words
+}
+
+#[cfg(target_arch = "x86_64")]
+fn build_quad_rows(plane: &[u8], wp: usize, quads: &mut [u32], wq: usize, sw: usize) {
+    for (src, dst) in plane.chunks_exact(wp).zip(quads.chunks_exact_mut(wq)) {
+        // SAFETY: AVX-512 VNNI path (resolved), so AVX-512F/BW/VL; wp >= wq * sw + 4.
+        unsafe {
+            if sw == 1 {
+                super::x86::build_quads::<1>(src, dst)
+            } else {
+                super::x86::build_quads::<2>(src, dst)
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn quad_row(
+    quads: &[u32],
+    wq: usize,
+    row0: usize,
+    dh: usize,
+    words: &[i32],
+    kh: usize,
+    ow: usize,
+    sw: usize,
+    epi: &Epi,
+    ch: usize,
+    out: usize,
+) {
+    // SAFETY: AVX-512 VNNI (resolved path); wq >= ow.next_multiple_of(64) + 4 (groups
+    // - 1) / sw (see `run`); the output row is the caller's.
+    unsafe {
+        if sw == 1 {
+            super::x86::dw_quad_row::<1>(quads, wq, row0, dh, words, kh, ow, epi, ch, out)
+        } else {
+            super::x86::dw_quad_row::<2>(quads, wq, row0, dh, words, kh, ow, epi, ch, out)
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn build_quad_rows(_: &[u8], _: usize, _: &mut [u32], _: usize, _: usize) {
+    unreachable!("the AVX-512 path exists on x86-64 only")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[allow(clippy::too_many_arguments)]
+fn quad_row(
+    _: &[u32],
+    _: usize,
+    _: usize,
+    _: usize,
+    _: &[i32],
+    _: usize,
+    _: usize,
+    _: usize,
+    _: &Epi,
+    _: usize,
+    _: usize,
+) {
     unreachable!("the AVX-512 path exists on x86-64 only")
 }
 

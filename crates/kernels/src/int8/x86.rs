@@ -248,3 +248,86 @@ pub(crate) unsafe fn dw_row_avx512vnni<const S: usize>(
         }
     }
 }
+
+/// Fills `dst` (a multiple of 16 lanes) with the quads of a padded plane row: lane `j`
+/// holds the bytes at `S·j .. S·j + 4`, in the order `(0, 1, 2, 3)` for `S = 1` and
+/// `(0, 2, 1, 3)` for `S = 2` (two 16-bit zero extensions, one shifted by a byte).
+///
+/// # Safety
+/// AVX-512F/BW/VL.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) unsafe fn build_quads<const S: usize>(src: &[u8], dst: &mut [u32]) {
+    assert!((S == 1 || S == 2) && dst.len().is_multiple_of(16));
+    assert!(S * dst.len() + 3 <= src.len());
+    let s = src.as_ptr();
+    for j in (0..dst.len()).step_by(16) {
+        // SAFETY: S = 1 reads bytes j .. j + 19, S = 2 bytes 2 j .. 2 j + 34, inside
+        // src (asserted); writes 16 lanes of dst.
+        unsafe {
+            let q = if S == 1 {
+                let b = |i: usize| _mm512_cvtepu8_epi32(_mm_loadu_si128(s.add(j + i).cast()));
+                let lo = _mm512_or_si512(b(0), _mm512_slli_epi32::<8>(b(1)));
+                let hi =
+                    _mm512_or_si512(_mm512_slli_epi32::<16>(b(2)), _mm512_slli_epi32::<24>(b(3)));
+                _mm512_or_si512(lo, hi)
+            } else {
+                let a = _mm512_cvtepu8_epi16(_mm256_loadu_si256(s.add(2 * j).cast()));
+                let b = _mm512_cvtepu8_epi16(_mm256_loadu_si256(s.add(2 * j + 2).cast()));
+                _mm512_or_si512(a, _mm512_slli_epi32::<8>(b))
+            };
+            _mm512_storeu_si512(dst.as_mut_ptr().add(j).cast(), q);
+        }
+    }
+}
+
+/// One output row of a depthwise convolution (dilation 1 along the row) from quad rows
+/// ([`build_quads`]): tap group `g` (taps `4g .. 4g + 4` of a kernel row, one 32-bit
+/// weight word in the quads' byte order) of output column `o` is lane `o + 4g / S`, so
+/// each kernel row costs `kw.div_ceil(4)` loads and `vpdpbusd` per 16 outputs.
+/// `words` holds `[kh][kw.div_ceil(4)]` weight words; 64 columns per step.
+///
+/// # Safety
+/// AVX-512F/BW/VL/VNNI; `quads` holds the tap rows `row0 + ky · dh` of `wq` lanes with
+/// `wq >= ow.next_multiple_of(64) + 4 (groups − 1) / S`; the output row is the caller's.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn dw_quad_row<const S: usize>(
+    quads: &[u32],
+    wq: usize,
+    row0: usize,
+    dh: usize,
+    words: &[i32],
+    kh: usize,
+    ow: usize,
+    epi: &Epi,
+    ch: usize,
+    out: usize,
+) {
+    let groups = words.len() / kh;
+    assert!((S == 1 || S == 2) && words.len() == kh * groups && groups >= 1);
+    assert!(wq >= ow.next_multiple_of(64) + 4 * (groups - 1) / S);
+    assert!((row0 + (kh - 1) * dh + 1) * wq <= quads.len());
+    let q = quads.as_ptr();
+    for j0 in (0..ow).step_by(64) {
+        let mut acc = [_mm512_setzero_si512(); 4];
+        for ky in 0..kh {
+            let line = (row0 + ky * dh) * wq + j0;
+            for g in 0..groups {
+                let w = _mm512_set1_epi32(words[ky * groups + g]);
+                let at = line + 4 * g / S;
+                for (v, s) in acc.iter_mut().enumerate() {
+                    // SAFETY: lanes at + 16 v .. + 16 are inside the quad row (asserted).
+                    let x = unsafe { _mm512_loadu_si512(q.add(at + 16 * v).cast()) };
+                    *s = _mm512_dpbusd_epi32(*s, x, w);
+                }
+            }
+        }
+        for (v, &s) in acc.iter().enumerate() {
+            let j = j0 + 16 * v;
+            if j < ow {
+                // SAFETY: columns j .. ow of the caller's output row.
+                unsafe { epi.store16(ch, out + j, s, mask16(ow - j)) };
+            }
+        }
+    }
+}
