@@ -96,8 +96,12 @@ fn main() {
         let bias = vec![0.1f32; conv.out_channels];
         let packed_f = PackedConvWeights::new(&conv, &wf, Some(&bias)).unwrap();
         let xq: Vec<u8> = bits(in_len, 1).iter().map(|&b| (b % 256) as u8).collect();
-        let wq: Vec<i8> =
-            bits(conv.weight_len(), 2).iter().map(|&b| ((b % 255) as i32 - 127) as i8).collect();
+        // 7-bit weights when the AVX2 path is forced (it refuses 8-bit ones).
+        let max: u64 = if path == Some(Int8Path::Avx2) { 63 } else { 127 };
+        let wq: Vec<i8> = bits(conv.weight_len(), 2)
+            .iter()
+            .map(|&b| ((b % (2 * max + 1)) as i64 - max as i64) as i8)
+            .collect();
         let scales = vec![1.0 / 127.0; conv.out_channels];
         let packed_q = PackedInt8Conv::new(&conv, &wq, &scales, Some(&bias)).unwrap();
         let input = InputQuant { scale: 1.0 / 128.0, zero_point: 128 };

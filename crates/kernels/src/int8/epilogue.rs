@@ -164,29 +164,33 @@ impl Epi {
         const NEAREST: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
         let n = 16 - mask.leading_zeros() as usize;
         let v = _mm512_sub_epi32(acc, _mm512_set1_epi32(self.comp[ch]));
-        let y = || {
-            let scale = _mm512_set1_ps(self.scale[ch]);
-            let y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), scale, _mm512_set1_ps(self.bias[ch]));
-            match self.vact {
-                Epilogue::Store => {
-                    let mut lanes = [0f32; 16];
-                    // SAFETY: 16 f32 into a 16-element array.
-                    unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), y) };
-                    lanes.iter_mut().for_each(|x| *x = self.act.apply_scalar(*x));
-                    // SAFETY: as above.
-                    unsafe { _mm512_loadu_ps(lanes.as_ptr()) }
-                }
-                e => e.apply(y),
+        if let Dst::I32(p) = self.dst {
+            // SAFETY: elements at .. at + n: in bounds (ptr_at), the caller's.
+            unsafe { _mm512_mask_storeu_epi32(p.ptr_at(at, n), mask, v) };
+            return;
+        }
+        // Straight-line code (a closure here was not inlined: one call per vector).
+        let scale = _mm512_set1_ps(self.scale[ch]);
+        let y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), scale, _mm512_set1_ps(self.bias[ch]));
+        let y = match self.vact {
+            Epilogue::Store => {
+                let mut lanes = [0f32; 16];
+                // SAFETY: 16 f32 into a 16-element array.
+                unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), y) };
+                lanes.iter_mut().for_each(|x| *x = self.act.apply_scalar(*x));
+                // SAFETY: as above.
+                unsafe { _mm512_loadu_ps(lanes.as_ptr()) }
             }
+            e => e.apply(y),
         };
         // SAFETY: the lanes stored are elements at .. at + n, in bounds (ptr_at) and
         // exclusive (the caller's promise); masked lanes are not touched.
         unsafe {
             match self.dst {
-                Dst::I32(p) => _mm512_mask_storeu_epi32(p.ptr_at(at, n), mask, v),
-                Dst::F32(p) => _mm512_mask_storeu_ps(p.ptr_at(at, n), mask, y()),
+                Dst::I32(_) => {}
+                Dst::F32(p) => _mm512_mask_storeu_ps(p.ptr_at(at, n), mask, y),
                 Dst::U8(p, inv, zp) => {
-                    let t = _mm512_fmadd_ps(y(), _mm512_set1_ps(inv), _mm512_set1_ps(zp));
+                    let t = _mm512_fmadd_ps(y, _mm512_set1_ps(inv), _mm512_set1_ps(zp));
                     // max returns its second operand for NaN: NaN becomes 0. Values past
                     // i32 convert to 0x8000_0000, which the unsigned saturation (as for
                     // everything above 255) turns into 255.
@@ -195,12 +199,39 @@ impl Epi {
                     _mm_mask_storeu_epi8(p.ptr_at(at, n).cast(), mask, q)
                 }
                 Dst::I8(p, inv, zp) => {
-                    let t = _mm512_fmadd_ps(y(), _mm512_set1_ps(inv), _mm512_set1_ps(zp));
+                    let t = _mm512_fmadd_ps(y, _mm512_set1_ps(inv), _mm512_set1_ps(zp));
                     let t = _mm512_max_ps(t, _mm512_set1_ps(-128.0));
                     let t = _mm512_min_ps(t, _mm512_set1_ps(127.0));
                     let q = _mm512_cvtsepi32_epi8(_mm512_cvt_roundps_epi32::<NEAREST>(t));
                     _mm_mask_storeu_epi8(p.ptr_at(at, n), mask, q)
                 }
+            }
+        }
+    }
+
+    /// Finishes a tile of `rows x V` accumulator vectors (channels `ch0 ..`, row stride
+    /// `stride`, the first `cols` of the `16 V` pixels): one call per tile, the
+    /// per-vector [`Epi::store16`] inlined in its loop.
+    ///
+    /// # Safety
+    /// As [`Epi::store16`], for every element of the tile.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(crate) unsafe fn store_tile<const V: usize>(
+        &self,
+        acc: &[[std::arch::x86_64::__m512i; V]],
+        rows: usize,
+        cols: usize,
+        ch0: usize,
+        out: usize,
+        stride: usize,
+    ) {
+        for (r, acc) in acc.iter().enumerate().take(rows) {
+            for (v, &s) in acc.iter().enumerate() {
+                let n = cols - 16 * v;
+                let mask = if n >= 16 { 0xffff } else { ((1u32 << n) - 1) as u16 };
+                // SAFETY: the caller's promise.
+                unsafe { self.store16(ch0 + r, out + r * stride + 16 * v, s, mask) };
             }
         }
     }

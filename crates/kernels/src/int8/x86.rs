@@ -79,14 +79,8 @@ unsafe fn vnni512<const V: usize>(
         ap = ap.wrapping_add(stride);
         wp = wp.wrapping_add(MR);
     }
-    for (r, acc) in acc.iter().enumerate().take(rows) {
-        for (v, &s) in acc.iter().enumerate() {
-            // SAFETY: pixels 16 v .. cols of row r: the caller's.
-            unsafe {
-                epi.store16(ch0 + r, out + r * out_stride + 16 * v, s, mask16(cols - 16 * v))
-            };
-        }
-    }
+    // SAFETY: pixels 0 .. cols of rows 0 .. rows: the caller's.
+    unsafe { epi.store_tile::<V>(&acc, rows, cols, ch0, out, out_stride) };
 }
 
 #[target_feature(enable = "avx2")]
