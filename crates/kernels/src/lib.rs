@@ -8,6 +8,8 @@
 //! * [`conv_transpose`]: 2-D transposed convolution (GEMM + col2im).
 //! * [`pool`]: max / average pooling and their global forms.
 //! * [`activation`]: the [`Activation`] enum, applied in place.
+//! * [`int8`]: quantized (u8 activations x i8 weights) GEMM and convolution with a fused
+//!   requantizing epilogue, and quantize / dequantize helpers.
 //!
 //! Every kernel takes `threads`, the most threads it may keep busy at once: `threads <= 1`
 //! runs on the calling thread without touching rayon; more starts at most `threads` jobs
@@ -94,6 +96,7 @@ mod epilogue;
 pub mod error;
 pub mod gemm;
 mod im2col;
+pub mod int8;
 mod parallel;
 mod phase;
 mod pointwise;
