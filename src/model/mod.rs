@@ -274,7 +274,9 @@ impl DlModel {
     pub fn run_tensor(&self, state: &ModelState, input: Tensor) -> Result<Vec<Tensor>> {
         let native = match &state.device.backend {
             Backend::Native(native) => native,
-            Backend::Plugin(_) => return self.compiled_for(state, input.shape())?.execute(&[input]),
+            Backend::Plugin(_) => {
+                return self.compiled_for(state, input.shape())?.execute(&[input]);
+            }
         };
         if let Some(conversion) = &state.conversion {
             return Err(not_on_native(conversion));

@@ -32,9 +32,8 @@ pub fn sample_image(
     dict: &HandleRef,
     geometry: &ImageGeometry,
 ) -> Result<SampleImage> {
-    let dict = dict
-        .object_arc::<Dict>()
-        .map_err(|error| error.context(format!("{what}[{index}]")))?;
+    let dict =
+        dict.object_arc::<Dict>().map_err(|error| error.context(format!("{what}[{index}]")))?;
     let missing = || {
         HalconError::new(
             H_ERR_DL_INPUTS_MISSING,

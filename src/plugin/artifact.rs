@@ -71,7 +71,10 @@ impl CompiledModel {
         let Some(serialize) = plugin.functions.serialize else {
             return Err(HalconError::new(
                 H_ERR_HAI2_ERROR,
-                format!("{}: the plugin cannot serialize compiled models (no 'serialize')", plugin.name),
+                format!(
+                    "{}: the plugin cannot serialize compiled models (no 'serialize')",
+                    plugin.name
+                ),
             ));
         };
         let mut collected = Collected::default();

@@ -17,9 +17,7 @@
 use std::ffi::{CStr, c_char, c_void};
 use std::sync::Arc;
 
-use dlopt_ai2::abi::{
-    DlAi2Buffer, DlAi2Callbacks, DlAi2CompileArgs, DlAi2Compiled,
-};
+use dlopt_ai2::abi::{DlAi2Buffer, DlAi2Callbacks, DlAi2CompileArgs, DlAi2Compiled};
 use dlopt_graph::{DataType, Graph, Tensor, TensorData, with_tensor_data};
 use parking_lot::Mutex;
 
@@ -48,7 +46,8 @@ pub struct CompileSpec<'a> {
 
 impl CompileSpec<'static> {
     /// float32 without options: how unconverted models are compiled.
-    pub const PLAIN: CompileSpec<'static> = CompileSpec { precision: PLAIN_PRECISION, options: &[] };
+    pub const PLAIN: CompileSpec<'static> =
+        CompileSpec { precision: PLAIN_PRECISION, options: &[] };
 }
 
 impl CompileSpec<'_> {

@@ -105,6 +105,22 @@ impl PluginDevice {
         }
     }
 
+    /// The keys `optimize_dl_model_for_inference` accepts in `GenParam`, with defaults: the
+    /// plugin's `"optimize_for_inference_params"`, and for a device with calibration
+    /// precisions the host's calibration keys
+    /// ([`crate::model::convert::calibration_params`]) the plugin does not define itself.
+    pub fn optimize_params(&self) -> Result<Vec<(String, PluginValue)>> {
+        let mut params = self.map("optimize_for_inference_params")?;
+        if !self.strings("calibration_precisions")?.is_empty() {
+            for (key, default) in crate::model::convert::calibration_params::host_params() {
+                if !params.iter().any(|(name, _)| *name == key) {
+                    params.push((key, default));
+                }
+            }
+        }
+        Ok(params)
+    }
+
     /// The device's `"name"` property.
     pub fn name(&self) -> Result<String> {
         self.text("name")
@@ -147,9 +163,10 @@ impl PluginDevice {
                 handle_of(info)
             }
             "name" | "type" => string(&self.text(name)?),
-            "optimize_for_inference_params" | "settable_device_params" => {
-                handle_of(self.dict(name)?)
+            "optimize_for_inference_params" => {
+                handle_of(PluginValue::dict(&self.optimize_params()?)?)
             }
+            "settable_device_params" => handle_of(self.dict(name)?),
             "runtime" => string(PLUGIN_RUNTIME),
             vendor if self.is_vendor_key(vendor) => {
                 plugin.property_value(self.index, vendor)?.to_tuple()

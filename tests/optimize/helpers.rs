@@ -66,7 +66,9 @@ pub fn tiny_inputs(count: usize) -> Vec<Tensor> {
     (0..count)
         .map(|at| {
             let values = (0..48)
-                .map(|v| ((v * 7 + at * 13) % 11) as f32 * 0.37 - 1.5 + (v / 16 == at % 3) as u8 as f32)
+                .map(|v| {
+                    ((v * 7 + at * 13) % 11) as f32 * 0.37 - 1.5 + (v / 16 == at % 3) as u8 as f32
+                })
                 .collect();
             Tensor::from_f32(vec![1, 3, 4, 4], values).unwrap()
         })

@@ -127,12 +127,12 @@ impl Device {
 
     /// The value of a device property.
     pub fn property(&self, property: DeviceProperty<'_>) -> PluginResult<Value> {
-        let precisions = || Value::strings(Precision::ALL.map(Precision::name));
         Ok(match property {
             DeviceProperty::Name => Value::from(self.name()),
             DeviceProperty::Type => Value::from("cpu"),
-            DeviceProperty::Precisions | DeviceProperty::CastPrecisions => precisions(),
-            DeviceProperty::CalibrationPrecisions => Value::List(Vec::new()),
+            DeviceProperty::Precisions => Value::strings(Precision::ALL.map(Precision::name)),
+            DeviceProperty::CastPrecisions => Value::strings(Precision::CASTS.map(Precision::name)),
+            DeviceProperty::CalibrationPrecisions => Value::strings([Precision::Int8.name()]),
             DeviceProperty::CalibratesItself => Value::Int(0),
             DeviceProperty::OptimizeForInferenceParams => Value::empty_map(),
             DeviceProperty::SettableDeviceParams => {
@@ -167,6 +167,12 @@ impl Device {
             ("float32_math", Value::from("float32")),
             ("float16_math", Value::from(storage_math("float16", "avx512_fp16", "AVX512-FP16"))),
             ("bfloat16_math", Value::from(storage_math("bfloat16", "avx512_bf16", "AVX512-BF16"))),
+            (
+                "int8_math",
+                Value::from(
+                    "the host's calibrated QDQ graph runs as written: int8 weights and 8-bit activation grids, math in float32 (int8 kernels are not wired into the plugin yet)",
+                ),
+            ),
             ("activations", Value::from("float32 in every precision")),
             (
                 "weight_memory",

@@ -81,7 +81,10 @@ impl Plugin for CpuPlugin {
                     Some(dlopt_ai2::sdk::Value::String(name))
                         if !dlopt_runtime::ops::FUSED_ACTIVATIONS.contains(&name.as_str()) =>
                     {
-                        Some((at, format!("fused activation '{name}' is not supported by the CPU plugin")))
+                        Some((
+                            at,
+                            format!("fused activation '{name}' is not supported by the CPU plugin"),
+                        ))
                     }
                     _ => None,
                 }

@@ -27,11 +27,18 @@ pub enum Precision {
     Float16,
     /// bfloat16 weight storage, float32 math.
     BFloat16,
+    /// int8: a QDQ graph calibrated by the host (int8 weights per channel, 8-bit activation
+    /// scales); executed as written, in float32 math (see the device's `'info'`).
+    Int8,
 }
 
 impl Precision {
-    /// Every precision, in the order the device lists them.
-    pub const ALL: [Precision; 3] = [Precision::Float32, Precision::Float16, Precision::BFloat16];
+    /// The precisions a cast reaches (no samples needed), in the order the device lists them.
+    pub const CASTS: [Precision; 3] = [Precision::Float32, Precision::Float16, Precision::BFloat16];
+
+    /// Every precision the device runs.
+    pub const ALL: [Precision; 4] =
+        [Precision::Float32, Precision::Float16, Precision::BFloat16, Precision::Int8];
 
     /// The name in the ABI: `"float32"`, `"float16"`, `"bfloat16"`.
     pub fn name(self) -> &'static str {
@@ -39,28 +46,24 @@ impl Precision {
             Precision::Float32 => "float32",
             Precision::Float16 => "float16",
             Precision::BFloat16 => "bfloat16",
+            Precision::Int8 => "int8",
         }
     }
 
-    /// The precision called `name`; `UNSUPPORTED` for others (`int8` with the reason).
+    /// The precision called `name`; `UNSUPPORTED` for others.
     pub fn parse(name: &str) -> PluginResult<Precision> {
         if let Some(precision) = Precision::ALL.into_iter().find(|p| p.name() == name) {
             return Ok(precision);
         }
-        if name == "int8" {
-            return Err(PluginError::unsupported(
-                "precision 'int8' needs calibration, which dlopt_cpu does not offer yet",
-            ));
-        }
         Err(PluginError::unsupported(format!(
-            "precision '{name}' is not one of float32, float16, bfloat16"
+            "precision '{name}' is not one of float32, float16, bfloat16, int8"
         )))
     }
 
     /// The 16-bit storage type, if any.
     pub fn storage_type(self) -> Option<DataType> {
         match self {
-            Precision::Float32 => None,
+            Precision::Float32 | Precision::Int8 => None,
             Precision::Float16 => Some(DataType::F16),
             Precision::BFloat16 => Some(DataType::BF16),
         }

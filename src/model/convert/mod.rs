@@ -8,9 +8,10 @@
 //!    the native device and plugin devices that only run models give 4320
 //!    (`H_ERR_HAI2_ERROR`).
 //! 3. The precision ([`plan`]): in the device's `'cast_precisions'` it is a **cast** (no
-//!    samples needed); only in its `'calibration_precisions'` it needs calibration, which is
-//!    not implemented yet (4320, the message says so); in neither list 7960
-//!    (`H_ERR_DL_DEVICE_UNSUPPORTED_PRECISION`).
+//!    samples needed); only in its `'calibration_precisions'` it is **calibrated** in the
+//!    host on `DLSamples` ([`calibrate`]; no samples: 7915
+//!    `H_ERR_DL_MODEL_INVALID_NUM_SAMPLES`) into a QDQ graph the plugin compiles; in
+//!    neither list 7960 (`H_ERR_DL_DEVICE_UNSUPPORTED_PRECISION`).
 //! 4. `GenParam` against the device's `'optimize_for_inference_params'` ([`options`]).
 //! 5. `DLSamples` (optional for a cast) are checked like `apply_dl_model`'s samples.
 //!
@@ -24,7 +25,12 @@
 //! the native runtime) and the converted model run them, and the report says how well they
 //! agree ([`report`]).
 
+pub mod accuracy_aware;
+pub mod bias_correction;
+pub mod calibrate;
+pub mod calibration_params;
 pub mod options;
+pub mod probe;
 pub mod report;
 pub mod section;
 
@@ -44,6 +50,7 @@ use crate::tuple::{Element, Tuple};
 
 use super::model_type::ModelType;
 use super::{DlModel, batch_input, checked_images};
+use calibration_params::CalibrationConfig;
 use report::{Agreement, ReportData};
 
 /// The precisions `optimize_dl_model_for_inference` knows, in documentation order.
@@ -87,6 +94,8 @@ impl Conversion {
 pub enum Job {
     /// A cast to another precision: no samples needed.
     Cast,
+    /// Calibration on samples into a QDQ graph ([`calibrate`]).
+    Calibrate,
 }
 
 /// The job for `precision` on a device with `cast` and `calibration` precisions, named
@@ -109,13 +118,7 @@ pub fn plan(
         }
     };
     if calibration.iter().any(|p| p == precision) {
-        return Err(HalconError::new(
-            H_ERR_HAI2_ERROR,
-            format!(
-                "Precision: '{precision}' needs calibration on DLSamples ({device_label} lists it in 'calibration_precisions'), and calibration is not implemented yet: it arrives with dlopt's int8 post-training quantization. Casts this device offers without samples: {}",
-                list(cast)
-            ),
-        ));
+        return Ok(Job::Calibrate);
     }
     Err(HalconError::new(
         H_ERR_DL_DEVICE_UNSUPPORTED_PRECISION,
@@ -159,7 +162,11 @@ fn device_label(device: &Device, plugin: &PluginDevice) -> String {
 
 /// `optimize_dl_model_for_inference`: the converted model and the `ConversionReport`.
 /// Errors: see the module documentation; compiling and running give the plugin's errors.
-pub fn optimize(model: &DlModel, device: &Arc<Device>, request: Request<'_>) -> Result<(DlModel, Dict)> {
+pub fn optimize(
+    model: &DlModel,
+    device: &Arc<Device>,
+    request: Request<'_>,
+) -> Result<(DlModel, Dict)> {
     let started = Instant::now();
     let state = model.state();
     if let Some(conversion) = &state.conversion {
@@ -184,11 +191,36 @@ pub fn optimize(model: &DlModel, device: &Arc<Device>, request: Request<'_>) -> 
         ));
     }
     let job = plan(request.precision, &cast, &calibration, &label)?;
-    let options = options::checked(plugin, &label, request.gen_param)?;
+    let all_options = options::checked(plugin, &label, request.gen_param)?;
+    // The host's calibration keys are for the host; the plugin compiles with its own keys.
+    let plugin_keys = plugin.map("optimize_for_inference_params")?;
+    let (options, host_options): (Vec<_>, Vec<_>) = all_options
+        .into_iter()
+        .partition(|(key, _)| plugin_keys.iter().any(|(name, _)| name == key));
+    let calibration_config = match job {
+        Job::Calibrate => Some(CalibrationConfig::from_options(&host_options)?),
+        Job::Cast => None,
+    };
     let images = if request.samples.is_empty() {
         Vec::new()
     } else {
         checked_images(&state, request.samples, "DLSamples")?
+    };
+    let calibrated = match &calibration_config {
+        Some(config) => {
+            // Progress at the info level (DLOPT_LOG=info): about every eighth of a pass.
+            let mut last = (String::new(), usize::MAX);
+            let mut progress = |stage: &str, done: usize, total: usize| {
+                let eighth = done * 8 / total.max(1);
+                if last.0 != stage || last.1 != eighth {
+                    last = (stage.to_string(), eighth);
+                    let message = format!("{stage}: {done}/{total} samples");
+                    crate::plugin::log::log(crate::plugin::log::INFO, "calibration", &message);
+                }
+            };
+            Some(calibrate::calibrate(&state, &images, config, &mut progress)?)
+        }
+        None => None,
     };
     let runs = plugin.runs(request.precision)?;
     let info = match device.param("info")?.elements() {
@@ -206,6 +238,9 @@ pub fn optimize(model: &DlModel, device: &Arc<Device>, request: Request<'_>) -> 
         options,
     });
     let mut converted_state = (*state).clone();
+    if let Some(calibrated) = &calibrated {
+        converted_state.graph = Arc::new(calibrated.graph.clone());
+    }
     converted_state.precision = request.precision;
     converted_state.conversion = Some(conversion.clone());
     converted_state.device = if runs { device.clone() } else { native_device()?.clone() };
@@ -253,12 +288,18 @@ pub fn optimize(model: &DlModel, device: &Arc<Device>, request: Request<'_>) -> 
         "float16" | "bfloat16" => report::weights_to_convert(&state.graph),
         _ => (0, 0),
     };
-    let stages = [("prepare", prepare), ("compile", compile), ("agreement", compare)];
+    let mut stages = vec![("prepare", prepare)];
+    if let Some(calibrated) = &calibrated {
+        stages.extend(calibrated.stages.iter().copied());
+    }
+    stages.extend([("compile", compile), ("agreement", compare)]);
     let report = report::build(&ReportData {
         conversion: &conversion,
         conversion_type: match job {
             Job::Cast => "cast",
+            Job::Calibrate => "calibration",
         },
+        calibration: calibrated.as_ref().zip(calibration_config.as_ref()),
         nodes: state.graph.nodes.len(),
         weights,
         num_samples: images.len(),

@@ -63,7 +63,9 @@ fn check_kind(key: &str, value: &Tuple, default: &PluginValue) -> Result<()> {
         Ok(tuple) if !matches!(default, PluginValue::Map(_)) => tuple.to_string(),
         _ => format!("a {}", default.kind()),
     };
-    Err(invalid(format!("GenParam: '{key}' takes {expected} (its default is {shown}), got {value}")))
+    Err(invalid(format!(
+        "GenParam: '{key}' takes {expected} (its default is {shown}), got {value}"
+    )))
 }
 
 /// The options to compile with: every key of the device's `'optimize_for_inference_params'`
@@ -74,7 +76,7 @@ pub fn checked(
     device_label: &str,
     gen_param: Option<&Dict>,
 ) -> Result<Vec<(String, Tuple)>> {
-    let defaults = device.map("optimize_for_inference_params")?;
+    let defaults = device.optimize_params()?;
     let given = gen_param.map(Dict::snapshot).unwrap_or_default();
     for (key, value) in &given {
         let key = match key {
@@ -127,7 +129,11 @@ mod tests {
         assert!(check_kind("n", &Tuple::from_integers([8]), &int).is_ok());
         let error = check_kind("n", &Tuple::from_strings(["8"]).unwrap(), &int).unwrap_err();
         assert_eq!(error.code, 4321);
-        assert!(error.message.contains("'n' takes one integer (its default is 4)"), "{}", error.message);
+        assert!(
+            error.message.contains("'n' takes one integer (its default is 4)"),
+            "{}",
+            error.message
+        );
         let real = PluginValue::Real(0.5);
         assert!(check_kind("r", &Tuple::from_integers([1]), &real).is_ok());
         assert!(check_kind("r", &Tuple::single(Element::Real(f64::NAN)), &real).is_err());

@@ -13,6 +13,8 @@ use crate::handle::HandleRef;
 use crate::tuple::{Element, Tuple};
 
 use super::Conversion;
+use super::calibrate::Calibrated;
+use super::calibration_params::{CalibrationConfig, Method};
 
 /// How the outputs of the converted model compare with the float32 model's, over samples.
 #[derive(Clone, Debug, Default)]
@@ -94,9 +96,8 @@ impl Agreement {
             if index == 0 && self.top1_counted && per_sample && e.shape().len() == 2 {
                 for sample in 0..samples {
                     let range = sample * width..(sample + 1) * width;
-                    self.top1_same += usize::from(
-                        argmax(&e_values[range.clone()]) == argmax(&a_values[range]),
-                    );
+                    self.top1_same +=
+                        usize::from(argmax(&e_values[range.clone()]) == argmax(&a_values[range]));
                 }
             }
         }
@@ -142,10 +143,8 @@ pub fn weights_to_convert(graph: &Graph) -> (usize, usize) {
     for node in &graph.nodes {
         for (position, input) in node.inputs.iter().enumerate() {
             let Some(id) = input else { continue };
-            let shape_parameter = matches!(
-                (node.op_type.as_str(), position),
-                ("Resize", 1 | 2) | ("Upsample", 1)
-            );
+            let shape_parameter =
+                matches!((node.op_type.as_str(), position), ("Resize", 1 | 2) | ("Upsample", 1));
             let value = graph.value(*id);
             let Some(constant) = &value.constant else { continue };
             if shape_parameter || constant.data_type() != DataType::F32 || seen[id.index()] {
@@ -179,6 +178,8 @@ pub struct ReportData<'a> {
     pub total: Duration,
     /// The comparison with float32, if samples ran.
     pub agreement: Option<&'a Agreement>,
+    /// The calibration and its settings (int8).
+    pub calibration: Option<(&'a Calibrated, &'a CalibrationConfig)>,
 }
 
 /// The `ConversionReport` dict.
@@ -200,7 +201,10 @@ pub fn build(data: &ReportData<'_>) -> Result<Dict> {
     }
     put("time_per_stage", handle(stages)?);
     put("num_samples", Tuple::from_integers([data.num_samples as i64]));
-    put("calibration_method", text("none")?);
+    match data.calibration {
+        Some((calibrated, config)) => calibration_entries(&dict, calibrated, config)?,
+        None => put("calibration_method", text("none")?),
+    }
     put("nodes", Tuple::from_integers([data.nodes as i64]));
     put("nodes_unsupported", handle(Dict::new())?);
     put("weights_converted", Tuple::from_integers([data.weights.0 as i64]));
@@ -212,14 +216,86 @@ pub fn build(data: &ReportData<'_>) -> Result<Dict> {
     put("gen_param", handle(options)?);
     put(
         "compiled_input_shapes",
-        Tuple::from_strings(data.compiled_shapes.iter().map(|shape| {
-            shape.iter().map(usize::to_string).collect::<Vec<_>>().join("x")
-        }))?,
+        Tuple::from_strings(
+            data.compiled_shapes
+                .iter()
+                .map(|shape| shape.iter().map(usize::to_string).collect::<Vec<_>>().join("x")),
+        )?,
     );
     if let Some(agreement) = data.agreement {
         put("agreement", handle(agreement.dict()?)?);
     }
     Ok(dict)
+}
+
+fn text_tuple(value: &str) -> Result<Tuple> {
+    Tuple::from_strings([value])
+}
+
+/// The calibration's entries: method and settings, the nodes (quantized with their errors,
+/// kept float with the reason), the activation ranges.
+fn calibration_entries(
+    dict: &Dict,
+    calibrated: &Calibrated,
+    config: &CalibrationConfig,
+) -> Result<()> {
+    let put = |key: &str, tuple: Tuple| dict.set_tuple(KeyRef::String(key), tuple);
+    put("calibration_method", text_tuple(config.method.name())?);
+    let settings = Dict::new();
+    let set = |key: &str, tuple: Tuple| settings.set_tuple(KeyRef::String(key), tuple);
+    if let Method::Percentile(p) = config.method {
+        set("percentile", real(p));
+    }
+    let activation_type = if config.unsigned_activations { "uint8" } else { "int8" };
+    set("activation_type", text_tuple(activation_type)?);
+    set("weight_type", text_tuple("int8 symmetric per output channel")?);
+    set("stat_subset_size", Tuple::from_integers([config.stat_subset_size as i64]));
+    set("bias_correction", text_tuple(if config.bias_correction { "true" } else { "false" })?);
+    put("calibration_params", handle(settings)?);
+    put("num_statistics_samples", Tuple::from_integers([calibrated.statistics_samples as i64]));
+    let quantized = Dict::new();
+    let kept = Dict::new();
+    let mut compute_kept = 0;
+    for node in &calibrated.nodes {
+        if node.quantized {
+            let entry = Dict::new();
+            let set = |key: &str, tuple: Tuple| entry.set_tuple(KeyRef::String(key), tuple);
+            set("op_type", text_tuple(&node.op_type)?);
+            set("precision", text_tuple("int8")?);
+            if let Some(db) = node.sqnr_db {
+                set("sqnr_db", real(db));
+            }
+            if let Some(shift) = node.bias_shift {
+                set("bias_shift_max", real(f64::from(shift)));
+            }
+            quantized.set_tuple(KeyRef::String(&node.name), handle(entry)?);
+        } else {
+            if matches!(node.op_type.as_str(), "Conv" | "ConvTranspose" | "Gemm" | "MatMul") {
+                compute_kept += 1;
+            }
+            let why = format!("{}: {}", node.op_type, node.reason);
+            kept.set_tuple(KeyRef::String(&node.name), text_tuple(&why)?);
+        }
+    }
+    put("num_nodes_quantized", Tuple::from_integers([quantized.len() as i64]));
+    put("num_nodes_kept_float", Tuple::from_integers([kept.len() as i64]));
+    put("num_compute_nodes_kept_float", Tuple::from_integers([compute_kept]));
+    put("nodes_quantized", handle(quantized)?);
+    put("nodes_kept_float", handle(kept)?);
+    let ranges = Dict::new();
+    for activation in &calibrated.activations {
+        let entry = Dict::new();
+        let set = |key: &str, tuple: Tuple| entry.set_tuple(KeyRef::String(key), tuple);
+        set("observed_min", real(f64::from(activation.observed.0)));
+        set("observed_max", real(f64::from(activation.observed.1)));
+        set("range_min", real(f64::from(activation.range.0)));
+        set("range_max", real(f64::from(activation.range.1)));
+        set("scale", real(f64::from(activation.params.scale)));
+        set("zero_point", Tuple::from_integers([i64::from(activation.params.zero_point)]));
+        ranges.set_tuple(KeyRef::String(&activation.name), handle(entry)?);
+    }
+    put("activation_ranges", handle(ranges)?);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -84,8 +84,9 @@ fn one_string(dict: &Dict, key: &str) -> Result<String> {
 
 /// The conversion of a `CONV` payload and the number of artifacts it announces.
 pub fn decode_conversion(payload: &[u8]) -> Result<(Conversion, usize)> {
-    let dict = binary::decode(payload)
-        .map_err(|error| corrupt(format!("the conversion section is invalid: {}", error.message)))?;
+    let dict = binary::decode(payload).map_err(|error| {
+        corrupt(format!("the conversion section is invalid: {}", error.message))
+    })?;
     let precision_text = one_string(&dict, "precision")?;
     let precision = precision_named(&precision_text)
         .ok_or_else(|| corrupt(format!("unknown converted precision '{precision_text}'")))?;
@@ -100,7 +101,9 @@ pub fn decode_conversion(payload: &[u8]) -> Result<(Conversion, usize)> {
     let mut options = Vec::new();
     for (key, value) in nested_dict(&dict, "gen_param")?.snapshot() {
         match (key, value) {
-            (DictKey::String(key), DictValue::Tuple(tuple)) => options.push((key.to_string(), tuple)),
+            (DictKey::String(key), DictValue::Tuple(tuple)) => {
+                options.push((key.to_string(), tuple))
+            }
             _ => return Err(corrupt("conversion entry 'gen_param' holds a non-option")),
         }
     }
@@ -193,9 +196,10 @@ fn bind_device(conversion: &Conversion) -> Result<Arc<Device>> {
         .collect();
     if candidates.is_empty() {
         if let Some(record) = registry().failed(interface) {
-            let error = record.outcome.as_ref().err().cloned().unwrap_or_else(|| {
-                HalconError::new(H_ERR_HAI2_ERROR, "the plugin failed to load")
-            });
+            let error =
+                record.outcome.as_ref().err().cloned().unwrap_or_else(|| {
+                    HalconError::new(H_ERR_HAI2_ERROR, "the plugin failed to load")
+                });
             return Err(HalconError::new(
                 error.code,
                 format!(

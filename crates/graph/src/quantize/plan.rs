@@ -22,8 +22,10 @@
 //! with float data (its float inputs and outputs get ranges; a compute node's constant
 //! weight is quantized as above). Node-name overrides win over op-type ones.
 //!
-//! The activation values needing a range are the non-constant f32 inputs and the f32 outputs
-//! of every quantized node, each once.
+//! The activation values needing a range are the non-constant f32 inputs of every quantized
+//! node, each once. Outputs are quantized only where a quantized node reads them: a float
+//! reader gets the quantized node's output in float (an integer kernel's float epilogue),
+//! not rounded to 8 bits once more.
 
 use std::collections::HashSet;
 
@@ -267,12 +269,11 @@ pub fn plan(graph: &Graph, options: &QuantOptions) -> Result<QuantPlan> {
                     axis,
                 });
             }
-            let outputs = node
-                .outputs
-                .iter()
-                .copied()
-                .filter(|&id| graph.value(id).data_type == Some(DataType::F32));
-            for id in float_inputs.into_iter().chain(outputs) {
+            // Only inputs: a quantized node's output is quantized where a quantized node
+            // reads it; a float reader (a Mul, a Softmax, a graph output) gets it in float,
+            // as an integer kernel with a float epilogue writes it, without an extra
+            // rounding to 8 bits.
+            for id in float_inputs {
                 if listed.insert(id) {
                     activations.push(ActivationToQuantize {
                         value: id,

@@ -113,6 +113,22 @@ pub(crate) fn infer(
             vec![Inferred::new(shape_of(0), to)]
         }
         "CastLike" => vec![Inferred::new(shape_of(0), input(1).and_then(|known| known.data_type))],
+        // The integer type is the zero point's (uint8 without one, or `output_dtype`).
+        "QuantizeLinear" => {
+            let to = match input(2).and_then(|known| known.data_type) {
+                Some(data_type) => Some(data_type),
+                None => match node.attributes.int("output_dtype")? {
+                    Some(code) if code != 0 => DataType::from_onnx_code(code as i32),
+                    _ => Some(DataType::U8),
+                },
+            };
+            vec![Inferred::new(shape_of(0), to)]
+        }
+        // The float type is the scale's (float32 for dlopt's graphs).
+        "DequantizeLinear" => {
+            let to = input(1).and_then(|known| known.data_type).or(Some(DataType::F32));
+            vec![Inferred::new(shape_of(0), to)]
+        }
         _ if BROADCASTING.contains(&op) => {
             vec![Inferred::new(broadcast_inputs(inputs, 0..inputs.len())?, first_type)]
         }
