@@ -38,7 +38,7 @@ pub const EVALUATION_SAMPLES: usize = 16;
 pub const RANKING_SAMPLES: usize = 8;
 
 /// The mean cosine similarity an untyped model's outputs must reach.
-pub const COSINE_TARGET: f64 = 0.999;
+pub const COSINE_TARGET: f64 = 0.995;
 
 /// Compute operators a fallback may keep float.
 const COMPUTE: &[&str] = &["Conv", "ConvTranspose", "Gemm", "MatMul"];
@@ -264,6 +264,9 @@ pub fn fall_back(
         .map(|decision| decision.node.clone())
         .collect();
     let limit = ((candidates.len() as f64 * budget.0).floor() as usize).min(candidates.len());
+    if limit == 0 {
+        return Ok((qdq, plan, fallback));
+    }
     // Rank by the score each node gives when it alone is kept float.
     let mut ranked = Vec::with_capacity(candidates.len());
     for (at, name) in candidates.iter().enumerate() {
