@@ -168,6 +168,16 @@ static void recognise(Htuple model, const Line *line, char *word, size_t size, d
     destroy_tuple(value), destroy_tuple(result), destroy_tuple(results), destroy_tuple(outputs);
 }
 
+/* Whether two texts are equal but for leading and trailing spaces. */
+static int same_text(const char *a, const char *b) {
+    while (*a == ' ') a++;
+    while (*b == ' ') b++;
+    size_t la = strlen(a), lb = strlen(b);
+    while (la > 0 && a[la - 1] == ' ') la--;
+    while (lb > 0 && b[lb - 1] == ' ') lb--;
+    return la == lb && strncmp(a, b, la) == 0;
+}
+
 static int compare_doubles(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -267,8 +277,8 @@ int main(int argc, char **argv) {
         recognise(converted, &evaluation[at], word_converted, sizeof word_converted, &times_converted[at]);
         int identical = strcmp(word_float, word_converted) == 0;
         same += identical;
-        float_right += strcmp(word_float, evaluation[at].truth) == 0;
-        converted_right += strcmp(word_converted, evaluation[at].truth) == 0;
+        float_right += same_text(word_float, evaluation[at].truth);
+        converted_right += same_text(word_converted, evaluation[at].truth);
         if (at < 12) printf("%-40.40s | %-40.40s | %s\n", word_float, word_converted, identical ? "yes" : "NO");
     }
     printf("...\n%d evaluation lines: %s text identical to float32 on %d (%.1f%%); exact vs ground truth: "

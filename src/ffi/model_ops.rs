@@ -196,13 +196,21 @@ pub unsafe extern "C" fn clear_dl_model(dl_model_handle: Htuple) -> Herror {
 /// - `DLDeviceHandle`: one device whose `'conversion_supported'` is `'true'` (a device of an
 ///   AI² plugin; the native device cannot convert).
 /// - `Precision`: `'float32'`, `'float16'`, `'bfloat16'` or `'int8'`. A precision in the
-///   device's `'cast_precisions'` is a cast and needs no samples. Calibration precisions
-///   (`'int8'`) are not implemented yet.
+///   device's `'cast_precisions'` is a cast and needs no samples. A precision in its
+///   `'calibration_precisions'` (`'int8'`) is calibrated by dlopt on `DLSamples` (10 to 20
+///   representative samples per class usually suffice; the first `'stat_subset_size'` are
+///   used): statistics of every activation, ranges, a QDQ graph (int8 weights per channel,
+///   8-bit activations), fast bias correction and an accuracy-aware fallback that keeps the
+///   nodes float that change the model's answers; the device compiles the result.
 /// - `DLSamples`: sample dicts as for `apply_dl_model` (may be empty for a cast). Given
 ///   samples are run by the float32 model and the converted model; the report's
 ///   `'agreement'` compares them.
 /// - `GenParam`: a dict of the device's options (keys from its
-///   `'optimize_for_inference_params'`, missing keys take the defaults), or `[]`.
+///   `'optimize_for_inference_params'`, missing keys take the defaults), or `[]`. Devices
+///   with calibration precisions also list dlopt's calibration keys there
+///   (`'calibration_method'`, `'percentile'`, `'activation_type'`, `'stat_subset_size'`,
+///   `'bias_correction'`, `'accuracy_aware'`, `'max_float_fraction'`, `'keep_float_nodes'`,
+///   `'keep_float_op_types'`, `'int8_nodes'`, `'int8_op_types'`; docs/model-parameters.md).
 ///
 /// The converted model has `'precision'` set, `'precision_is_converted'` `'true'`, the
 /// device set if it runs the precision, and is frozen: only a few parameters stay settable
@@ -214,7 +222,7 @@ pub unsafe extern "C" fn clear_dl_model(dl_model_handle: Htuple) -> Herror {
 /// handle or `[]` 1205 / 1405; more than one device 1402; the model is converted already
 /// 7917; the device cannot convert (native, or no cast or calibration precisions) 4320; the
 /// precision is not among the device's cast or calibration precisions 7960; a calibration
-/// precision 4320 (not implemented yet); an unknown `GenParam` key or a value of the wrong
+/// precision without samples 7915; an unknown `GenParam` key or a value of the wrong
 /// kind 4321 naming it; samples as in `apply_dl_model` (7783, 9001, 3359, 7735); the plugin's
 /// errors while compiling (4320 naming unsupported nodes, 4321 for refused options).
 #[unsafe(no_mangle)]

@@ -273,7 +273,7 @@ pub fn fall_back(
         let (candidate, _) =
             quantized_with(graph, options, std::slice::from_ref(name), ranges, shifts)?;
         ranked.push((name.clone(), evaluator.score_on(&candidate, RANKING_SAMPLES)?));
-        progress("accuracy_aware ranking", at + 1, candidates.len());
+        progress("accuracy_aware ranking (nodes kept float alone)", at + 1, candidates.len());
     }
     // Best first; ties keep the graph order.
     ranked.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
@@ -283,7 +283,7 @@ pub fn fall_back(
         float.push(name.clone());
         let candidate = quantized_with(graph, options, &float, ranges, shifts)?;
         let score = evaluator.score(&candidate.0)?;
-        progress("accuracy_aware fallback", float.len(), limit);
+        progress("accuracy_aware fallback (nodes kept float, at most)", float.len(), limit);
         fallback.kept_float.push((name, alone));
         best = candidate;
         fallback.after = score;

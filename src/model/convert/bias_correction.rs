@@ -206,7 +206,7 @@ pub fn shifts(
             add_means(&mut layer.float_means, &outputs[0], 1)?;
             add_means(&mut layer.quantized_means, &outputs[1], 1)?;
         }
-        progress("bias_correction", done + 1, total);
+        progress("bias_correction (samples)", done + 1, total);
     }
     let mut shifts = Shifts::new();
     for layer in &layers {

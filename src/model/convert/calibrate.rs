@@ -194,7 +194,7 @@ pub fn calibrate(
             observer.observe(&values, split).map_err(calibration_error)?;
         }
         done += group.len();
-        progress("statistics", done, total);
+        progress("statistics (samples)", done, total);
     }
     drop(probe);
     stages.push(("statistics", started.elapsed()));

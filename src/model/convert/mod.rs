@@ -214,7 +214,7 @@ pub fn optimize(
                 let eighth = done * 8 / total.max(1);
                 if last.0 != stage || last.1 != eighth {
                     last = (stage.to_string(), eighth);
-                    let message = format!("{stage}: {done}/{total} samples");
+                    let message = format!("{stage}: {done}/{total}");
                     crate::plugin::log::log(crate::plugin::log::INFO, "calibration", &message);
                 }
             };
