@@ -104,9 +104,22 @@ impl Histogram {
         let max_abs = values.iter().filter(|v| v.is_finite()).fold(0.0f32, |m, v| m.max(v.abs()));
         self.cover(max_abs);
         let mut skipped = 0;
+        let half = (self.bins() / 2) as i64;
+        // The bin scale once per call (index_of per value, hoisted): exact, a power of two.
+        let scale = self.range_exponent.map(|e| pow2(-self.width_exponent(e)));
         for &v in values {
             if v.is_finite() {
-                let index = self.index_of(v);
+                let index = match scale {
+                    None => half as usize,
+                    Some(scale) => {
+                        // floor() without the libm call: truncate, then step down for
+                        // negative non-integers (the product is exact).
+                        let scaled = f64::from(v) * scale;
+                        let truncated = scaled as i64;
+                        let floor = truncated - i64::from((truncated as f64) > scaled);
+                        (floor + half) as usize
+                    }
+                };
                 self.counts[index] += 1;
                 self.total += 1;
             } else {
@@ -156,20 +169,6 @@ impl Histogram {
             }
         }
         self.counts = merged;
-    }
-
-    /// The bin of a finite `value` already covered by the range.
-    fn index_of(&self, value: f32) -> usize {
-        let half = (self.bins() / 2) as i64;
-        match self.range_exponent {
-            // Only zeros so far (cover() sets a range for anything else).
-            None => half as usize,
-            Some(e) => {
-                // Exact: scaling by a power of two within f64's normal range.
-                let scaled = f64::from(value) * pow2(-self.width_exponent(e));
-                (scaled.floor() as i64 + half) as usize
-            }
-        }
     }
 
     /// `log2(w)` for `R = 2^range_exponent`: `w = 2^(e + 1) / 2^bins_log2`.

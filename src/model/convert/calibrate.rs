@@ -35,6 +35,7 @@ use dlopt_graph::quantize::{
     self, ActivationScheme, Override, QuantOptions, QuantParams, QuantPlan, QuantType, WeightLevels,
 };
 use dlopt_graph::{Graph, ValueId};
+use rayon::prelude::*;
 
 use crate::error::{H_ERR_DL_MODEL_INVALID_NUM_SAMPLES, HalconError, Result};
 
@@ -188,11 +189,17 @@ pub fn calibrate(
     for (index, group) in chunks(state, images, limit) {
         let (input, _) = batch_input(state, group, index)?;
         let probed = probe.run(input, group.len())?;
-        for (observer, tensor) in observers.iter_mut().zip(&probed.values) {
-            let values = tensor.to_f32_vec();
-            let split = sample_split(values.len(), group.len());
-            observer.observe(&values, split).map_err(calibration_error)?;
-        }
+        // Observers are independent: in parallel, each deterministic on its own.
+        observers
+            .par_iter_mut()
+            .zip(probed.values.par_iter())
+            .map(|(observer, tensor)| {
+                let values = tensor.to_f32_vec();
+                let split = sample_split(values.len(), group.len());
+                observer.observe(&values, split)
+            })
+            .collect::<std::result::Result<Vec<()>, _>>()
+            .map_err(calibration_error)?;
         done += group.len();
         progress("statistics (samples)", done, total);
     }
