@@ -29,7 +29,7 @@ pub fn tiny_classifier() -> Graph {
     });
     let w = graph.add_constant(
         "w".into(),
-        Tensor::from_f32(vec![3, 1, 1], vec![0.3330078, -1.2, 2.7182818]).unwrap(),
+        Tensor::from_f32(vec![3, 1, 1], vec![0.3330078, -1.2, 2.5182818]).unwrap(),
     );
     let mut next = |name: &str| graph.add_value(Value { name: name.into(), ..Default::default() });
     let (scaled, pooled, flat, y) = (next("scaled"), next("pooled"), next("flat"), next("y"));

@@ -312,9 +312,12 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(answer(ModelType::OcrRecognition, &[logits.clone()]), Some(vec![1, 2]));
+        assert_eq!(
+            answer(ModelType::OcrRecognition, std::slice::from_ref(&logits)),
+            Some(vec![1, 2])
+        );
         let scores = Tensor::from_f32(vec![1, 3], vec![0.1, 0.7, 0.2]).unwrap();
-        assert_eq!(answer(ModelType::Classification, &[scores.clone()]), Some(vec![1]));
+        assert_eq!(answer(ModelType::Classification, std::slice::from_ref(&scores)), Some(vec![1]));
         assert_eq!(answer(ModelType::Generic, &[scores]), None);
     }
 

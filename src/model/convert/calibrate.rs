@@ -182,7 +182,7 @@ pub fn calibrate(
     let observer_config = ObserverConfig::default();
     let mut observers = values
         .iter()
-        .map(|_| TensorObserver::new(observer_config.clone()))
+        .map(|_| TensorObserver::new(observer_config))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(calibration_error)?;
     let mut done = 0;

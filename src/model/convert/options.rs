@@ -101,12 +101,7 @@ pub fn checked(
         };
         check_kind(key, tuple, default)?;
     }
-    let lookup = gen_param.map(|dict| {
-        move |key: &str| match dict.get_tuple(KeyRef::String(key)) {
-            Ok(tuple) => Some(tuple),
-            Err(_) => None,
-        }
-    });
+    let lookup = gen_param.map(|dict| move |key: &str| dict.get_tuple(KeyRef::String(key)).ok());
     defaults
         .iter()
         .map(|(key, default)| {
