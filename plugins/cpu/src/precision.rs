@@ -28,7 +28,8 @@ pub enum Precision {
     /// bfloat16 weight storage, float32 math.
     BFloat16,
     /// int8: a QDQ graph calibrated by the host (int8 weights per channel, 8-bit activation
-    /// scales); executed as written, in float32 math (see the device's `'info'`).
+    /// scales); quantized convolutions run on int8 kernels ([`crate::int8`]), the rest as
+    /// written in float32 math (see the device's `'info'`).
     Int8,
 }
 
