@@ -24,6 +24,7 @@
 //! x_scale · (q − x_zero_point)`; padding is real 0. The sums are exact in i32 and scaled
 //! once (`acc · (x_scale · W_scale[m]) + B[m]` in f32), so the result differs from the
 //! float simulation of the QDQ graph only by that simulation's f32 accumulation rounding.
+//! (One exception: a NaN input quantizes to 0 here, to the zero point in QuantizeLinear.)
 //!
 //! The weights are packed once when the plan is built; each run quantizes `X` into the
 //! run's scratch memory and calls `dlopt_kernels::int8::conv2d_u8` with an f32 epilogue on
