@@ -62,6 +62,7 @@ impl Default for BuildOptions {
 #[derive(Default)]
 pub struct Scratch {
     f32_buffer: Vec<f32>,
+    u8_buffer: Vec<u8>,
 }
 
 impl Scratch {
@@ -72,6 +73,15 @@ impl Scratch {
             self.f32_buffer.resize(length, 0.0);
         }
         &mut self.f32_buffer[..length]
+    }
+
+    /// A u8 buffer of `length` elements with unspecified contents (e.g. an activation
+    /// quantized for an int8 kernel), reused across kernels and runs.
+    pub fn u8(&mut self, length: usize) -> &mut [u8] {
+        if self.u8_buffer.len() < length {
+            self.u8_buffer.resize(length, 0);
+        }
+        &mut self.u8_buffer[..length]
     }
 }
 

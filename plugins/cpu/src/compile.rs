@@ -5,6 +5,7 @@
 //!    inputs to the concrete shapes and order of the host's graph description;
 //! 2. **optimize** (`dlopt_graph::passes::optimize`: BatchNorm folding, activation fusion,
 //!    constant folding, with the fixed shapes), then check the outputs against the host's;
+//!    for int8, fuse the quantized convolutions for the int8 kernels ([`crate::int8`]);
 //! 3. **store weights**: for float16 / bfloat16, round the float constants to 16 bits
 //!    (see [`crate::precision`]);
 //! 4. **export** the graph as ONNX bytes into the artifact;
@@ -19,6 +20,7 @@ use dlopt_graph::{Graph, ValueId};
 use crate::artifact::{Artifact, encode, fnv1a64};
 use crate::cpu;
 use crate::device::Device;
+use crate::int8::fuse_int8_convolutions;
 use crate::model::{CpuModel, graph_error};
 use crate::precision::{Precision, store_weights};
 use crate::tensors::IoDesc;
@@ -58,6 +60,15 @@ pub fn compile(device: &Device, request: CompileRequest<'_>) -> PluginResult<Cpu
     dlopt_graph::passes::optimize(&mut graph)
         .map_err(|error| graph_error(error, "compile: optimize"))?;
     check_outputs(&graph, graph_view.outputs())?;
+    if precision == Precision::Int8 {
+        let fused = fuse_int8_convolutions(&mut graph)
+            .map_err(|error| graph_error(error, "compile: int8 fusion"))?;
+        device.log(
+            &callbacks,
+            LogLevel::Info,
+            &format!("int8: {fused} convolutions run on the int8 kernels"),
+        );
+    }
 
     stage(2)?;
     let report = store_weights(&mut graph, precision);

@@ -170,7 +170,7 @@ impl Device {
             (
                 "int8_math",
                 Value::from(
-                    "the host's calibrated QDQ graph runs as written: int8 weights and 8-bit activation grids, math in float32 (int8 kernels are not wired into the plugin yet)",
+                    "the host's calibrated QDQ graph: convolutions with uint8 per-tensor inputs and int8 weights (one group or depthwise) run on int8 kernels (exact int32 sums, float32 bias and activation, float32 output); everything else runs as written, math in float32",
                 ),
             ),
             ("activations", Value::from("float32 in every precision")),

@@ -4,7 +4,8 @@
 //! - **Devices**: one per CPU package ([`cpu`]); properties and settable parameters
 //!   (`num_threads`, `log_level`) in [`device`].
 //! - **Precisions**: float32; float16 and bfloat16 as 16-bit weight *storage* with float32
-//!   math and activations ([`precision`]); int8 comes with calibration, later.
+//!   math and activations ([`precision`]); int8 runs the host's calibrated QDQ graph, its
+//!   quantized convolutions on int8 kernels ([`int8`]).
 //! - **Compile** ([`compile`]): ONNX import, fixed input shapes, graph optimization, weight
 //!   storage, then a runtime plan on the device's thread pool (threads flush denormals).
 //! - **Artifacts** ([`artifact`]): self-describing, checksummed, validated before loading.
@@ -19,6 +20,7 @@ pub mod artifact;
 pub mod compile;
 pub mod cpu;
 pub mod device;
+pub mod int8;
 pub mod model;
 pub mod plugin;
 pub mod precision;

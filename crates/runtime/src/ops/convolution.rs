@@ -62,50 +62,44 @@ pub(crate) fn check_bias(inputs: &[Option<InputInfo<'_>>], out_channels: usize) 
     }
 }
 
-/// Conv: `Y = act(conv(X, W) + B)` for X `[N, C, (H,) W]` and W `[M, C / group, (kh,) kw]`
-/// (constant), with `kernel_shape`, `strides`, `dilations`, `pads`, `auto_pad` and
-/// `group`; output `[N, M, (OH,) OW]` with `O = floor((I + pads - dilation * (k - 1) - 1)
-/// / stride) + 1`.
-fn build_conv(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
-    let x = required(node, inputs, 0)?;
-    require_f32(node, "X", x.data_type)?;
-    let spatial = spatial_rank(node, "X", x.shape)?;
-    let w = required(node, inputs, 1)?;
-    if w.shape.len() != x.shape.len() {
+/// The geometry of a Conv-like node (Conv attributes `kernel_shape`, `strides`,
+/// `dilations`, `pads`, `auto_pad`, `group`) for X `[N, C, (H,) W]` and weights of shape
+/// `w_shape` `[M, C / group, (kh,) kw]`: the kernels' [`Conv2d`] (1-D as 2-D with height
+/// 1) and the spatial rank, after checking that everything fits together.
+pub(crate) fn conv_geometry(
+    node: &Node,
+    x_shape: &[usize],
+    w_shape: &[usize],
+) -> Result<(Conv2d, usize)> {
+    let spatial = spatial_rank(node, "X", x_shape)?;
+    if w_shape.len() != x_shape.len() {
         return Err(GraphError::shape(format!(
-            "input 'W' has shape {:?}, expected rank {} like X {:?}",
-            w.shape,
-            x.shape.len(),
-            x.shape
+            "input 'W' has shape {w_shape:?}, expected rank {} like X {x_shape:?}",
+            x_shape.len(),
         )));
     }
-    let weights = constant_f32(node, inputs, 1, "W")?.unwrap_or_default();
-    let bias = constant_f32(node, inputs, 2, "B")?;
     let group = group_attribute(node)?;
-    let kernel = kernel_shape(node, &w.shape[2..])?;
+    let kernel = kernel_shape(node, &w_shape[2..])?;
     let strides = positive_list(node, "strides", spatial, 1)?;
     let dilations = positive_list(node, "dilations", spatial, 1)?;
-    let sizes = &x.shape[2..];
+    let sizes = &x_shape[2..];
     let pads = forward_pads(node, AutoPad::of(node)?, sizes, &kernel, &strides, &dilations)?;
-    let [batch, channels, in_h, in_w] = shape4(x.shape);
-    let out_channels = w.shape[0];
+    let [batch, channels, in_h, in_w] = shape4(x_shape);
+    let out_channels = w_shape[0];
     if channels == 0 || out_channels == 0 {
         return Err(GraphError::shape(format!(
-            "X {:?} and W {:?} must have channels",
-            x.shape, w.shape
+            "X {x_shape:?} and W {w_shape:?} must have channels"
         )));
     }
     if channels % group != 0
-        || w.shape[1].checked_mul(group) != Some(channels)
+        || w_shape[1].checked_mul(group) != Some(channels)
         || out_channels % group != 0
     {
         return Err(GraphError::shape(format!(
-            "attribute 'group' is {group}: X has {channels} channels and W is {:?}; W must be \
-             [M, C / group, ...] with C and M divisible by the group count",
-            w.shape
+            "attribute 'group' is {group}: X has {channels} channels and W is {w_shape:?}; W must be \
+             [M, C / group, ...] with C and M divisible by the group count"
         )));
     }
-    check_bias(inputs, out_channels)?;
     for axis in 0..spatial {
         let extent = span(kernel[axis], dilations[axis]);
         if sizes[axis] + pads[axis] + pads[axis + spatial] < extent {
@@ -128,6 +122,21 @@ fn build_conv(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -
         pads: pads4(&pads),
         groups: group,
     };
+    Ok((conv, spatial))
+}
+
+/// Conv: `Y = act(conv(X, W) + B)` for X `[N, C, (H,) W]` and W `[M, C / group, (kh,) kw]`
+/// (constant), with `kernel_shape`, `strides`, `dilations`, `pads`, `auto_pad` and
+/// `group`; output `[N, M, (OH,) OW]` with `O = floor((I + pads - dilation * (k - 1) - 1)
+/// / stride) + 1`.
+fn build_conv(node: &Node, inputs: &[Option<InputInfo<'_>>], _: &BuildOptions) -> Result<BuiltOp> {
+    let x = required(node, inputs, 0)?;
+    require_f32(node, "X", x.data_type)?;
+    let w = required(node, inputs, 1)?;
+    let (conv, spatial) = conv_geometry(node, x.shape, w.shape)?;
+    check_bias(inputs, conv.out_channels)?;
+    let weights = constant_f32(node, inputs, 1, "W")?.unwrap_or_default();
+    let bias = constant_f32(node, inputs, 2, "B")?;
     let packed = PackedConvWeights::new(&conv, weights, bias).map_err(kernel_error)?;
     let activation: Activation = fused_activation(node)?;
     let shape = output_shape(conv.output_shape(), spatial);

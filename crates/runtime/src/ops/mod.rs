@@ -9,6 +9,7 @@ mod broadcast;
 mod convolution;
 mod data_movement;
 mod elementwise;
+mod int8_conv;
 mod linear;
 mod normalization;
 mod pooling;
@@ -21,6 +22,10 @@ use std::sync::OnceLock;
 use crate::op::BuildFn;
 
 pub use fused_activation::FUSED_ACTIVATIONS;
+pub use int8_conv::{
+    DOMAIN as INT8_CONV_DOMAIN, OP_TYPE as INT8_CONV_OP_TYPE, X_SCALE as INT8_CONV_X_SCALE,
+    X_ZERO_POINT as INT8_CONV_X_ZERO_POINT,
+};
 
 /// Operators by (domain, op type); the ONNX domain is stored as `""`.
 #[derive(Default)]
@@ -49,6 +54,7 @@ fn registry() -> &'static Registry {
         convolution::register(&mut registry);
         data_movement::register(&mut registry);
         elementwise::register(&mut registry);
+        int8_conv::register(&mut registry);
         linear::register(&mut registry);
         normalization::register(&mut registry);
         pooling::register(&mut registry);

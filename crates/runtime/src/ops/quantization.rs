@@ -18,9 +18,12 @@
 //! `saturate` (float8 only) is ignored.
 //!
 //! Scale and zero point are usually constants: they are then converted once when the plan is
-//! built; otherwise they are read at each run.
+//! built; otherwise they are read at each run. Per-tensor f32 ↔ uint8 (the activations of
+//! QDQ graphs) runs on the vectorised kernels of `dlopt_kernels::int8`, with the same
+//! results as the generic element loop.
 
 use dlopt_graph::{DataType, GraphError, Node, Result};
+use dlopt_kernels::int8::{dequantize_u8, quantize_u8};
 
 use super::Registry;
 use super::axes::normalize_axis;
@@ -274,6 +277,37 @@ fn map_rows<I: Copy + Sync, O: Send>(
     });
 }
 
+/// Elements per chunk of the per-tensor uint8 fast paths.
+const CHUNK: usize = 16 * 1024;
+
+/// QuantizeLinear's most common case, per tensor from f32 to uint8, on the vectorised
+/// `dlopt_kernels::int8::quantize_u8` (the same arithmetic as [`quantize_one`]: `x / scale`
+/// in f32, rounded half to even, saturated). The kernel maps NaN to 0; this operator maps it
+/// to the zero point, so chunks holding NaN are patched. Scales the kernel refuses (not
+/// positive and finite) take the generic path.
+fn quantize_f32_u8(
+    input: &[f32],
+    scale: f32,
+    zero_point: i64,
+    output: &mut [u8],
+    context: &RunContext<'_>,
+) {
+    let parallel = super::data_movement::worth_parallel::<f32>(output.len(), context);
+    super::data_movement::for_each_chunk(output, CHUNK, parallel, |at, chunk| {
+        let start = at * CHUNK;
+        let input = &input[start..start + chunk.len()];
+        if quantize_u8(input, scale, zero_point as u8, chunk).is_err() {
+            for (out, &value) in chunk.iter_mut().zip(input) {
+                *out = quantize_one::<u8>(value, scale, zero_point);
+            }
+        } else if input.iter().any(|value| value.is_nan()) {
+            for (out, _) in chunk.iter_mut().zip(input).filter(|(_, value)| value.is_nan()) {
+                *out = zero_point as u8;
+            }
+        }
+    });
+}
+
 /// QuantizeLinear: see the module documentation.
 fn build_quantize(
     node: &Node,
@@ -304,6 +338,20 @@ fn build_quantize(
     let known = constant_parameters(inputs)?;
     let build =
         |kernel| BuiltOp { kernel, outputs: vec![OutputInfo::new(output_type, x.shape.to_vec())] };
+    if layout.granularity == Granularity::Tensor
+        && x.data_type == DataType::F32
+        && output_type == DataType::U8
+    {
+        return Ok(build(kernel(move |inputs, outputs, context| {
+            let mut storage = Parameters::default();
+            let parameters = run_parameters(&known, inputs, &mut storage)?;
+            let (scale, zero_point) = (parameters.scales[0], parameters.zero_points[0]);
+            let input = input_slice::<f32>(inputs, 0)?;
+            let output = output_slice::<u8>(outputs, 0)?;
+            quantize_f32_u8(input, scale, zero_point, output, context);
+            Ok(())
+        })));
+    }
     Ok(
         with_type!(x.data_type, [F32, F16, BF16], X => with_type!(output_type, [U8, I8], Q => build(kernel(move |inputs, outputs, context| {
         let mut storage = Parameters::default();
@@ -343,6 +391,25 @@ fn build_dequantize(
     let output_type = scale.data_type;
     let build =
         |kernel| BuiltOp { kernel, outputs: vec![OutputInfo::new(output_type, x.shape.to_vec())] };
+    if layout.granularity == Granularity::Tensor
+        && x.data_type == DataType::U8
+        && output_type == DataType::F32
+    {
+        return Ok(build(kernel(move |inputs, outputs, context| {
+            let mut storage = Parameters::default();
+            let parameters = run_parameters(&known, inputs, &mut storage)?;
+            let (scale, zero_point) = (parameters.scales[0], parameters.zero_points[0] as u8);
+            let input = input_slice::<u8>(inputs, 0)?;
+            let output = output_slice::<f32>(outputs, 0)?;
+            let parallel = super::data_movement::worth_parallel::<f32>(output.len(), context);
+            super::data_movement::for_each_chunk(output, CHUNK, parallel, |at, chunk| {
+                let start = at * CHUNK;
+                dequantize_u8(&input[start..start + chunk.len()], scale, zero_point, chunk)
+                    .expect("lengths match");
+            });
+            Ok(())
+        })));
+    }
     Ok(
         with_type!(x.data_type, [U8, I8, I32], Q => with_type!(output_type, [F32, F16, BF16], Y => build(kernel(move |inputs, outputs, context| {
         let mut storage = Parameters::default();
@@ -368,6 +435,24 @@ mod tests {
         assert_eq!([q(1000.0), q(-1000.0), q(f32::NAN)], [255, 0, 128]);
         let s = |x: f32| quantize_one::<i8>(x, 0.5, 0);
         assert_eq!([s(0.25), s(0.75), s(-0.75), s(100.0), s(-100.0)], [0, 2, -2, 127, -128]);
+    }
+
+    #[test]
+    fn the_per_tensor_uint8_fast_path_matches_the_element_loop() {
+        // Ties at every half step, saturation on both sides, infinities and NaN, across
+        // several chunks.
+        let mut input: Vec<f32> =
+            (0..3 * CHUNK + 77).map(|i| (i as f32 - 40000.0) * 0.0125).collect();
+        input.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 1e30, -1e30]);
+        let mut scratch = crate::op::Scratch::default();
+        for (scale, zero_point) in [(0.025, 128), (0.1, 0), (0.05, 255), (-1.0, 3)] {
+            let mut fast = vec![0; input.len()];
+            let context = RunContext { threads: 1, scratch: &mut scratch };
+            quantize_f32_u8(&input, scale, zero_point, &mut fast, &context);
+            let slow: Vec<u8> =
+                input.iter().map(|&x| quantize_one::<u8>(x, scale, zero_point)).collect();
+            assert!(fast == slow, "scale {scale}, zero point {zero_point}");
+        }
     }
 
     #[test]
