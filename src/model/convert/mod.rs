@@ -320,14 +320,11 @@ mod tests {
     }
 
     #[test]
-    fn casts_pass_calibrations_are_not_implemented_and_others_are_7960() {
+    fn casts_and_calibrations_are_jobs_and_others_are_7960() {
         let cast = names(&["float32", "float16"]);
         let calibration = names(&["int8"]);
         assert_eq!(plan("float16", &cast, &calibration, "device 1").unwrap(), Job::Cast);
-        let error = plan("int8", &cast, &calibration, "device 1").unwrap_err();
-        assert_eq!(error.code, 4320);
-        assert!(error.message.contains("not implemented yet"), "{}", error.message);
-        assert!(error.message.contains("'float32', 'float16'"), "{}", error.message);
+        assert_eq!(plan("int8", &cast, &calibration, "device 1").unwrap(), Job::Calibrate);
         let error = plan("int8", &cast, &[], "device 1").unwrap_err();
         assert_eq!(error.code, 7960);
         assert!(error.message.contains("'calibration_precisions': none"), "{}", error.message);
