@@ -152,7 +152,12 @@ fn time(
         println!("                  {}", line.join(", "));
         if std::env::var_os("INT8_SPEED_STEPS").is_some() {
             for timing in timings.iter().filter(|t| t.seconds > 1e-3) {
-                println!("        {:>8.2} ms {} {}", timing.seconds * 1e3, timing.op_type, timing.node_name);
+                println!(
+                    "        {:>8.2} ms {} {}",
+                    timing.seconds * 1e3,
+                    timing.op_type,
+                    timing.node_name
+                );
             }
         }
         output
