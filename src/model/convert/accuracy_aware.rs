@@ -12,8 +12,9 @@
 //!   every answer the same and the cosine at least [`COSINE_TARGET`] (a few samples agree
 //!   long before a larger set does: the cosine keeps the margin).
 //! - **Ranking**: each quantized compute node (Conv, ConvTranspose, Gemm, MatMul) is kept
-//!   float alone and the graph scored on the first [`RANKING_SAMPLES`] samples; the nodes are then reverted in order of that gain,
-//!   each step scored again, until the target is met or [`FloatBudget`] nodes are float.
+//!   float alone and the graph scored on the first [`RANKING_SAMPLES`] samples; the nodes
+//!   are then reverted in order of that gain, each step scored again, until the target is
+//!   met or [`FloatBudget`] nodes are float.
 //!
 //! The samples, ranks and steps are deterministic.
 
@@ -27,8 +28,9 @@ use crate::device::{Backend, native_device};
 use crate::error::Result;
 
 use super::super::model_type::ModelType;
-use super::super::{ModelState, SampleImage, batch_input, inference_error};
+use super::super::{ModelState, SampleImage, inference_error};
 use super::bias_correction::{self, Shifts};
+use super::probe::inputs_common_shape_first;
 use super::report::cosine;
 
 /// The most calibration samples the score is measured on.
@@ -73,13 +75,12 @@ pub struct Fallback {
 }
 
 /// The evaluation samples and the float32 answers.
-struct Evaluator<'a> {
+struct Evaluator {
     model_type: ModelType,
     inputs: Vec<Tensor>,
     reference: Vec<Vec<Tensor>>,
     threads: usize,
     evaluations: usize,
-    _state: &'a ModelState,
 }
 
 /// The answer of one sample's outputs (see the module documentation); `None` for untyped
@@ -114,40 +115,19 @@ fn answer(model_type: ModelType, outputs: &[Tensor]) -> Option<Vec<usize>> {
     }
 }
 
-impl<'a> Evaluator<'a> {
-    fn new(state: &'a ModelState, images: &[SampleImage]) -> Result<Evaluator<'a>> {
+impl Evaluator {
+    fn new(state: &ModelState, images: &[SampleImage]) -> Result<Evaluator> {
         let Backend::Native(native) = &native_device()?.backend else {
             unreachable!("the native device is native")
         };
         let threads = native.threads();
-        // The samples of the most common input shape (fewest plans to build), in order.
-        let mut inputs = Vec::new();
-        for (index, image) in images.iter().enumerate() {
-            let (input, _) = batch_input(state, std::slice::from_ref(image), index)?;
-            inputs.push(input);
-        }
-        let mut counts: Vec<(Vec<usize>, usize)> = Vec::new();
-        for input in &inputs {
-            match counts.iter_mut().find(|(shape, _)| shape == input.shape()) {
-                Some((_, count)) => *count += 1,
-                None => counts.push((input.shape().to_vec(), 1)),
-            }
-        }
-        let common = counts.iter().max_by_key(|(_, count)| *count).map(|(shape, _)| shape.clone());
-        let mut chosen: Vec<Tensor> = inputs
-            .iter()
-            .filter(|input| Some(input.shape()) == common.as_deref())
-            .cloned()
-            .collect();
-        chosen.extend(inputs.into_iter().filter(|input| Some(input.shape()) != common.as_deref()));
-        chosen.truncate(EVALUATION_SAMPLES);
+        let chosen = inputs_common_shape_first(state, images, EVALUATION_SAMPLES)?;
         let mut evaluator = Evaluator {
             model_type: state.model_type,
             inputs: chosen,
             reference: Vec::new(),
             threads,
             evaluations: 0,
-            _state: state,
         };
         evaluator.reference = evaluator.run(&state.graph, EVALUATION_SAMPLES)?;
         Ok(evaluator)

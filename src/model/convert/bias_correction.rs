@@ -22,8 +22,8 @@ use dlopt_runtime::{BuildOptions, Plan};
 use crate::device::{Backend, native_device};
 use crate::error::{H_ERR_HAI2_ERROR, HalconError, Result};
 
-use super::super::{ModelState, SampleImage, batch_input, inference_error};
-use super::probe::Probe;
+use super::super::{ModelState, SampleImage, inference_error};
+use super::probe::{Probe, inputs_common_shape_first};
 
 /// The most samples the shifts are measured on.
 pub const SAMPLES: usize = 32;
@@ -184,7 +184,7 @@ pub fn shifts(
     let options = BuildOptions { threads: native.threads(), ..BuildOptions::default() };
     let inputs: Vec<ValueId> = layers.iter().map(|layer| layer.input).collect();
     let mut probe = Probe::new(graph, &inputs)?;
-    let chosen = samples_by_shape(state, images)?;
+    let chosen = inputs_common_shape_first(state, images, SAMPLES)?;
     let total = chosen.len();
     for (done, input) in chosen.into_iter().enumerate() {
         let probed = probe.run(input, 1)?;
@@ -220,27 +220,6 @@ pub fn shifts(
         }
     }
     Ok(shifts)
-}
-
-/// One input per sample, those of the most common input shape first, at most [`SAMPLES`].
-fn samples_by_shape(state: &ModelState, images: &[SampleImage]) -> Result<Vec<Tensor>> {
-    let mut inputs = Vec::new();
-    for (index, image) in images.iter().enumerate() {
-        inputs.push(batch_input(state, std::slice::from_ref(image), index)?.0);
-    }
-    let mut counts: Vec<(Vec<usize>, usize)> = Vec::new();
-    for input in &inputs {
-        match counts.iter_mut().find(|(shape, _)| shape == input.shape()) {
-            Some((_, count)) => *count += 1,
-            None => counts.push((input.shape().to_vec(), 1)),
-        }
-    }
-    let common = counts.iter().max_by_key(|(_, count)| *count).map(|(shape, _)| shape.clone());
-    let (mut first, rest): (Vec<Tensor>, Vec<Tensor>) =
-        inputs.into_iter().partition(|input| Some(input.shape()) == common.as_deref());
-    first.extend(rest);
-    first.truncate(SAMPLES);
-    Ok(first)
 }
 
 /// Adds `shifts` to the biases of the quantized nodes of `qdq` (made with `plan`); returns

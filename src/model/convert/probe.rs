@@ -16,7 +16,7 @@ use dlopt_runtime::{BuildOptions, Plan};
 use crate::device::{Backend, Device, native_device};
 use crate::error::Result;
 
-use super::super::inference_error;
+use super::super::{ModelState, SampleImage, batch_input, inference_error};
 
 /// A graph with extra outputs, run on the native device.
 pub struct Probe {
@@ -86,6 +86,32 @@ fn real_rows(tensor: Tensor, batch: usize, samples: usize) -> Result<Tensor> {
     let mut cut = shape;
     cut[0] = samples;
     Tensor::from_f32(cut, values[..samples * row].to_vec()).map_err(inference_error)
+}
+
+/// One input per sample (batches of one), those of the most common input shape first (the
+/// fewest plans to build), each group in sample order, at most `limit`.
+pub fn inputs_common_shape_first(
+    state: &ModelState,
+    images: &[SampleImage],
+    limit: usize,
+) -> Result<Vec<Tensor>> {
+    let mut inputs = Vec::new();
+    for (index, image) in images.iter().enumerate() {
+        inputs.push(batch_input(state, std::slice::from_ref(image), index)?.0);
+    }
+    let mut counts: Vec<(Vec<usize>, usize)> = Vec::new();
+    for input in &inputs {
+        match counts.iter_mut().find(|(shape, _)| shape == input.shape()) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((input.shape().to_vec(), 1)),
+        }
+    }
+    let common = counts.iter().max_by_key(|(_, count)| *count).map(|(shape, _)| shape.clone());
+    let (mut first, rest): (Vec<Tensor>, Vec<Tensor>) =
+        inputs.into_iter().partition(|input| Some(input.shape()) == common.as_deref());
+    first.extend(rest);
+    first.truncate(limit);
+    Ok(first)
 }
 
 #[cfg(test)]
